@@ -1,0 +1,1 @@
+"""HTTP API: thin handlers (parse → one domain call → reply) and the error mapping."""

@@ -1,0 +1,109 @@
+"""Reading a JSON body safely and turning it into a typed payload.
+
+Order matters: size first (never buffer more than the limit), then JSON syntax, then a walk
+that refuses NUL bytes and deep nesting (PostgreSQL cannot store NUL in text, and deep
+nesting is a denial-of-service shape), then msgspec's typed conversion, whose error names
+the field. Every failure is a `PegadaError` with the field named.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, TypeVar
+
+import msgspec
+from starlette.requests import Request
+
+from pegada.errors import BodyTooLarge, InvalidInput, MalformedBody
+
+T = TypeVar("T")
+
+_PATH_RE = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+_MISSING_RE = re.compile(r"^Object missing required field `(?P<name>[^`]+)`$")
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(f"body: larger than the limit of {limit} bytes", {"body": "too large"})
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(
+                f"body: larger than the limit of {limit} bytes", {"body": "too large"}
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_json(raw: bytes, max_depth: int) -> dict[str, Any]:
+    """Untyped JSON object, checked for NUL bytes and nesting depth."""
+    if not raw.strip():
+        raise MalformedBody("body: empty; a JSON object is required", {"body": "empty"})
+    try:
+        document = msgspec.json.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise MalformedBody(f"body: not valid JSON ({exc})", {"body": "not valid JSON"}) from exc
+    if not isinstance(document, dict):
+        raise InvalidInput("body: must be a JSON object", {"body": "must be a JSON object"})
+    _check_tree(document, "", 1, max_depth)
+    return document
+
+
+def _check_tree(node: Any, path: str, depth: int, max_depth: int) -> None:
+    if isinstance(node, dict):
+        if depth > max_depth:
+            _deep(path, max_depth)
+        for key, value in node.items():
+            child = f"{path}.{key}" if path else str(key)
+            if "\x00" in key:
+                _nul(child)
+            _check_tree(value, child, depth + 1, max_depth)
+    elif isinstance(node, list):
+        if depth > max_depth:
+            _deep(path, max_depth)
+        for index, value in enumerate(node):
+            _check_tree(value, f"{path}[{index}]", depth + 1, max_depth)
+    elif isinstance(node, str) and "\x00" in node:
+        _nul(path)
+
+
+def _deep(path: str, max_depth: int) -> None:
+    message = f"nested deeper than {max_depth} levels"
+    raise InvalidInput(f"{path}: {message}", {path: message})
+
+
+def _nul(path: str) -> None:
+    message = "contains a NUL character"
+    raise InvalidInput(f"{path}: {message}", {path: message})
+
+
+def to_payload(document: dict[str, Any], shape: type[T]) -> T:
+    """Convert to the typed payload; the error names the offending field."""
+    try:
+        return msgspec.convert(document, shape, strict=False)
+    except msgspec.ValidationError as exc:
+        field, message = _explain(str(exc))
+        raise InvalidInput(f"{field}: {message}", {field: message}) from exc
+
+
+def _explain(error: str) -> tuple[str, str]:
+    match = _PATH_RE.match(error)
+    assert match is not None  # the pattern accepts every string
+    message = match.group("message")
+    path = (match.group("path") or "").lstrip(".")
+    missing = _MISSING_RE.match(message)
+    if missing:
+        name = missing.group("name")
+        return (f"{path}.{name}" if path else name), "is required"
+    return (path or "body"), message
+
+
+async def read_payload(
+    request: Request, shape: type[T], limit: int, max_depth: int
+) -> tuple[T, dict[str, Any]]:
+    """The typed payload and the untyped document it came from (kept for the audit trail)."""
+    document = parse_json(await read_body(request, limit), max_depth)
+    return to_payload(document, shape), document

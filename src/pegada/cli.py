@@ -1,0 +1,216 @@
+"""The `pegada` command: serve, migrate, and the operator's tenant/channel/event-type admin.
+
+Every admin command prints a short human line, or with `--json` one JSON object/array on
+stdout (what tests and scripts read). Errors go to stderr with exit status 1.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import asdict
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+from sqlalchemy import Connection
+
+from pegada.errors import PegadaError
+from pegada.settings import Settings
+from pegada.storage.engine import build_engine, read_transaction, write_transaction
+from pegada.storage.migrate import upgrade
+from pegada.tenancy import (
+    create_channel,
+    create_event_type,
+    create_tenant,
+    get_tenant,
+    list_channels,
+    list_event_types,
+    list_tenants,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _with_db(write: bool) -> Callable[[F], F]:
+    """Open the database (migrated) and hand the command a connection in a transaction."""
+
+    def decorate(command: F) -> F:
+        @wraps(command)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            engine = build_engine(_settings())
+            try:
+                upgrade(engine)
+                transaction = write_transaction if write else read_transaction
+                with transaction(engine) as conn:
+                    return command(conn, *args, **kwargs)
+            except PegadaError as exc:
+                raise click.ClickException(exc.message) from exc
+            finally:
+                engine.dispose()
+
+        return run  # type: ignore[return-value]
+
+    return decorate
+
+
+def _emit(as_json: bool, data: Any, human: str) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False) if as_json else human)
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+
+@click.group()
+@click.version_option(package_name="pegada")
+def main() -> None:
+    """Pegada: page tracking and lead identification."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int, help="Server processes.")
+def serve(host: str, port: int, workers: int) -> None:
+    """Run the HTTP server (migrating the database first unless PEGADA_AUTO_MIGRATE=0)."""
+    import uvicorn
+
+    settings = _settings()
+    if settings.auto_migrate:
+        engine = build_engine(settings)
+        upgrade(engine)
+        engine.dispose()
+    click.echo(f"Pegada on http://{host}:{port} (database: {_safe_url(settings)})", err=True)
+    uvicorn.run(
+        "pegada.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+def _safe_url(settings: Settings) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings.database_url).render_as_string(hide_password=True)
+
+
+@main.command()
+def migrate() -> None:
+    """Create or upgrade the database schema."""
+    settings = _settings()
+    engine = build_engine(settings)
+    upgrade(engine)
+    engine.dispose()
+    click.echo(f"database at the latest schema ({_safe_url(settings)})")
+
+
+@main.group()
+def tenant() -> None:
+    """Institutions (tenants)."""
+
+
+@tenant.command("create")
+@click.argument("name")
+@click.option("--host-client", help="Keep an existing 20-character code (migrating sites).")
+@json_option
+@_with_db(write=True)
+def tenant_create(conn: Connection, name: str, host_client: str | None, as_json: bool) -> None:
+    created = create_tenant(conn, name, host_client)
+    _emit(as_json, asdict(created), created.host_client)
+
+
+@tenant.command("list")
+@json_option
+@_with_db(write=False)
+def tenant_list(conn: Connection, as_json: bool) -> None:
+    tenants = list_tenants(conn)
+    human = "\n".join(f"{t.host_client}  {t.name}" for t in tenants)
+    _emit(as_json, [asdict(t) for t in tenants], human)
+
+
+@main.group()
+def channel() -> None:
+    """A tenant's channels (origem + token)."""
+
+
+@channel.command("create")
+@click.argument("host_client")
+@click.argument("name")
+@click.option("--origem", type=int, help="Channel number (default: the next free one).")
+@click.option("--token", help="Keep an existing 32-hex token (default: a new random one).")
+@json_option
+@_with_db(write=True)
+def channel_create(
+    conn: Connection,
+    host_client: str,
+    name: str,
+    origem: int | None,
+    token: str | None,
+    as_json: bool,
+) -> None:
+    created = create_channel(conn, get_tenant(conn, host_client), name, origem, token)
+    data = {"origem": created.origem, "token": created.token, "name": created.name}
+    _emit(as_json, data, f"origem {created.origem}  token {created.token}")
+
+
+@channel.command("list")
+@click.argument("host_client")
+@json_option
+@_with_db(write=False)
+def channel_list(conn: Connection, host_client: str, as_json: bool) -> None:
+    channels = list_channels(conn, get_tenant(conn, host_client))
+    data = [{"origem": c.origem, "name": c.name, "token": c.token} for c in channels]
+    human = "\n".join(f"{c.origem}  {c.token}  {c.name}" for c in channels)
+    _emit(as_json, data, human)
+
+
+@main.group("event-type")
+def event_type() -> None:
+    """A tenant's event types."""
+
+
+@event_type.command("create")
+@click.argument("host_client")
+@click.argument("titulo")
+@click.option("--id", "type_id", type=int, help="Type id (default: the next free one).")
+@click.option("--codigo", help="Type code, for codEventType / codTipo.")
+@json_option
+@_with_db(write=True)
+def event_type_create(
+    conn: Connection,
+    host_client: str,
+    titulo: str,
+    type_id: int | None,
+    codigo: str | None,
+    as_json: bool,
+) -> None:
+    created = create_event_type(
+        conn, get_tenant(conn, host_client), titulo, type_id=type_id, codigo=codigo
+    )
+    _emit(as_json, created.as_api(), f"event type {created.type_id}  {created.titulo}")
+
+
+@event_type.command("list")
+@click.argument("host_client")
+@json_option
+@_with_db(write=False)
+def event_type_list(conn: Connection, host_client: str, as_json: bool) -> None:
+    types = list_event_types(conn, get_tenant(conn, host_client))
+    human = "\n".join(f"{t.type_id}  {t.codigo or '-'}  {t.titulo}" for t in types)
+    _emit(as_json, [t.as_api() for t in types], human)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Events on a contact's timeline (enrolments, applications…): recording and editing them."""

@@ -1,0 +1,1 @@
+"""Identity: normalising the keys a contact is matched by, and matching/linking contacts."""

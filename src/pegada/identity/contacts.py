@@ -1,0 +1,182 @@
+"""Finding, creating and updating contacts by their identity keys, race-free.
+
+Matching follows SPEC §5: `id`, then `codigo`, e-mail, CPF, phone, and last the tracker's
+`substitute_id`. Keys live in `contact_keys` under a unique key, so two processes creating
+the same person cannot both succeed: the loser raises `RaceLost` and its transaction is
+re-run (storage/transact.py), finding the winner's contact.
+
+A key that the payload carries but another contact already owns is not taken from it: the
+conflict is noted on the submission (merging two contacts is a separate, logged step).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row
+
+from pegada.errors import InvalidInput, NotFound
+from pegada.identity.profile import ContactInput, merge_profile
+from pegada.storage import contacts_repo
+from pegada.storage.transact import RaceLost
+
+_KEY_FIELD = {"codigo": "codigo", "email": "emailPrincipal", "cpf": "cpf", "phone": "phone"}
+
+
+@dataclass
+class UpsertResult:
+    contact_id: int
+    created: bool
+    notes: list[str] = field(default_factory=list)
+
+
+def find_contact(
+    conn: Connection,
+    tenant_id: int,
+    keys: list[tuple[str, str]],
+    *,
+    explicit_id: int | None = None,
+) -> Row[Any] | None:
+    """The contact these keys (in match order) point to, locked for update."""
+    if explicit_id is not None:
+        row = contacts_repo.contact_row(conn, tenant_id, explicit_id, lock=True)
+        if row is None:
+            raise NotFound(
+                f"id: no contact with id {explicit_id} in this tenant", {"id": "unknown"}
+            )
+        return row
+    for kind, value in keys:
+        contact_id = contacts_repo.contact_id_by_key(conn, tenant_id, kind, value)
+        if contact_id is not None:
+            return contacts_repo.contact_row(conn, tenant_id, contact_id, lock=True)
+    return None
+
+
+def upsert_contact(
+    conn: Connection,
+    tenant_id: int,
+    incoming: ContactInput,
+    *,
+    now: datetime,
+    channel_id: int | None,
+    substitute_id: str | None = None,
+    explicit_id: int | None = None,
+) -> UpsertResult:
+    keys = incoming.match_keys(substitute_id)
+    row = find_contact(conn, tenant_id, keys, explicit_id=explicit_id)
+    if row is None:
+        return _create(conn, tenant_id, incoming, keys, now=now, channel_id=channel_id)
+    return _update(conn, tenant_id, row, incoming, keys, now=now)
+
+
+def _columns(profile: dict[str, Any], phone: str | None) -> dict[str, Any]:
+    """The searchable identity columns, mirrored from the profile."""
+    return {
+        "codigo": profile.get("codigo"),
+        "nome": profile.get("nome"),
+        "email": profile.get("emailPrincipal"),
+        "cpf": profile.get("cpf"),
+        "phone": phone,
+        "fields": profile,
+    }
+
+
+def _create(
+    conn: Connection,
+    tenant_id: int,
+    incoming: ContactInput,
+    keys: list[tuple[str, str]],
+    *,
+    now: datetime,
+    channel_id: int | None,
+) -> UpsertResult:
+    profile = merge_profile({}, incoming)
+    contact_id = contacts_repo.insert_contact(
+        conn,
+        {
+            "tenant_id": tenant_id,
+            **_columns(profile, incoming.phone),
+            "created_channel_id": channel_id,
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    for kind, value in sorted(keys):
+        if contacts_repo.claim_key(conn, tenant_id, kind, value, contact_id, now) != contact_id:
+            # Absent when we matched, owned now: a concurrent request created this person.
+            raise RaceLost(f"{kind} key claimed concurrently")
+    result = UpsertResult(contact_id, created=True)
+    _claim_secondary(conn, tenant_id, contact_id, incoming, now, result)
+    return result
+
+
+def _update(
+    conn: Connection,
+    tenant_id: int,
+    row: Row[Any],
+    incoming: ContactInput,
+    keys: list[tuple[str, str]],
+    *,
+    now: datetime,
+) -> UpsertResult:
+    result = UpsertResult(int(row.id), created=False)
+    held_elsewhere: set[str] = set()
+    for kind, value in sorted(keys):
+        owner = contacts_repo.claim_key(conn, tenant_id, kind, value, result.contact_id, now)
+        if owner != result.contact_id:
+            held_elsewhere.add(kind)
+            result.notes.append(
+                f"{_KEY_FIELD.get(kind, kind)} {value!r} belongs to contact {owner}; not moved"
+            )
+    profile = merge_profile(dict(row.fields), incoming, keep_principal=held_elsewhere)
+    phone = row.phone if "phone" in held_elsewhere or not incoming.phone else incoming.phone
+    contacts_repo.update_contact(
+        conn, tenant_id, result.contact_id, {**_columns(profile, phone), "updated_at": now}
+    )
+    _claim_secondary(conn, tenant_id, result.contact_id, incoming, now, result)
+    return result
+
+
+def _claim_secondary(
+    conn: Connection,
+    tenant_id: int,
+    contact_id: int,
+    incoming: ContactInput,
+    now: datetime,
+    result: UpsertResult,
+) -> None:
+    """Secondary e-mails become keys too, so a later form with one of them finds this
+    contact; one that another contact owns stays where it is."""
+    for address in incoming.secondary_emails:
+        owner = contacts_repo.claim_key(conn, tenant_id, "email", address, contact_id, now)
+        if owner != contact_id:
+            result.notes.append(f"email {address!r} belongs to contact {owner}; not moved")
+
+
+def resolve_person(
+    conn: Connection, tenant_id: int, person_id: int | str | None, codigo: str | None, *, field: str
+) -> int:
+    """The contact named explicitly (`pessoa: {id}` or `{codigo}`) in this tenant; `field`
+    is where the reference sits in the body ("" for the top level)."""
+    prefix = f"{field}." if field else ""
+    if person_id is not None:
+        row = contacts_repo.contact_row(conn, tenant_id, int(person_id))
+        if row is None:
+            raise NotFound(
+                f"{prefix}id: no contact with id {person_id} in this tenant",
+                {f"{prefix}id": "unknown contact"},
+            )
+        return int(row.id)
+    if codigo is not None:
+        found = contacts_repo.contact_id_by_key(conn, tenant_id, "codigo", codigo)
+        if found is None:
+            raise NotFound(
+                f"{prefix}codigo: no contact with codigo {codigo!r} in this tenant",
+                {f"{prefix}codigo": "unknown contact"},
+            )
+        return found
+    raise InvalidInput(
+        f"{prefix}id: give the contact's id or codigo", {f"{prefix}id": "id or codigo required"}
+    )

@@ -1,0 +1,177 @@
+"""A contact's profile: normalising incoming CRM fields and folding them into what is stored.
+
+Pure functions (no database), so the rules are unit-tested directly:
+- empty or null values never erase stored data (a form that does not ask for a field must
+  not wipe it);
+- a new principal e-mail or phone does not lose the old one: it moves to the secondary list;
+- tags are added, `tagsRemovidas` removed; custom fields and consents merge by key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from pegada.identity.keys import normalize_cpf, normalize_email, normalize_phone
+from pegada.payloads.common import code_text
+from pegada.payloads.contact import ContactFields
+
+#: Fields that are not profile data: identity handled apart, credentials, nested event.
+_NOT_PROFILE = {
+    "id",
+    "codigo",
+    "emailPrincipal",
+    "telefonePrincipal",
+    "email",
+    "telefone",
+    "cpf",
+    "tags",
+    "tagsRemovidas",
+    "camposPersonalizados",
+    "assinaturas",
+    "estadoCidade",
+    "evento",
+    "origem",
+    "token",
+    "hostClient",
+    "session_id",
+    "substitute_id",
+}
+
+#: Identity keys in the order contacts are matched by (SPEC §5), then the tracker's id.
+MATCH_ORDER = ("codigo", "email", "cpf", "phone", "substitute")
+
+
+@dataclass
+class ContactInput:
+    """Incoming contact data, normalised; only what was actually given."""
+
+    codigo: str | None = None
+    email: str | None = None
+    cpf: str | None = None
+    phone: str | None = None
+    phone_display: str | None = None
+    secondary_emails: list[str] = field(default_factory=list)
+    secondary_phones: list[str] = field(default_factory=list)
+    scalars: dict[str, Any] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
+    tags_removed: list[str] = field(default_factory=list)
+    custom: dict[str, Any] = field(default_factory=dict)
+    consents: list[dict[str, Any]] = field(default_factory=list)
+    place: dict[str, Any] = field(default_factory=dict)
+
+    def match_keys(self, substitute_id: str | None = None) -> list[tuple[str, str]]:
+        values = {
+            "codigo": self.codigo,
+            "email": self.email,
+            "cpf": self.cpf,
+            "phone": self.phone,
+            "substitute": substitute_id,
+        }
+        return [(kind, values[kind]) for kind in MATCH_ORDER if values[kind]]  # type: ignore[misc]
+
+    def has_reachable_key(self) -> bool:
+        return bool(self.email or self.phone)
+
+
+def _present(value: Any) -> bool:
+    return value is not None and value != "" and value != [] and value != {}
+
+
+def normalize_contact(fields: ContactFields) -> ContactInput:
+    """Validate and normalise identity fields; raises InvalidInput naming the field."""
+    data = msgspec.structs.asdict(fields)
+    incoming = ContactInput()
+    incoming.codigo = code_text(fields.codigo)
+    if _present(fields.emailPrincipal):
+        incoming.email = normalize_email("emailPrincipal", str(fields.emailPrincipal))
+    if _present(fields.cpf):
+        incoming.cpf = normalize_cpf("cpf", str(fields.cpf))
+    if _present(fields.telefonePrincipal):
+        incoming.phone_display = str(fields.telefonePrincipal).strip()
+        incoming.phone = normalize_phone("telefonePrincipal", incoming.phone_display)
+    for index, address in enumerate(fields.email or []):
+        if _present(address.strip()):
+            incoming.secondary_emails.append(normalize_email(f"email[{index}]", address))
+    for index, number in enumerate(fields.telefone or []):
+        text = str(number).strip()
+        if text:
+            normalize_phone(f"telefone[{index}]", text)
+            incoming.secondary_phones.append(text)
+    incoming.tags = [tag.strip() for tag in fields.tags or [] if tag.strip()]
+    incoming.tags_removed = [tag.strip() for tag in fields.tagsRemovidas or [] if tag.strip()]
+    incoming.custom = dict(fields.camposPersonalizados or {})
+    incoming.consents = [
+        {"id": code_text(item.id), "status": item.status} for item in fields.assinaturas or []
+    ]
+    if fields.estadoCidade is not None:
+        incoming.place = {
+            k: v for k, v in msgspec.structs.asdict(fields.estadoCidade).items() if _present(v)
+        }
+        if "estado" in incoming.place:
+            incoming.place["estado"] = incoming.place["estado"].upper()
+    for name, value in data.items():
+        if name in _NOT_PROFILE or not _present(value):
+            continue
+        incoming.scalars[name] = value.isoformat() if hasattr(value, "isoformat") else value
+        if isinstance(incoming.scalars[name], str):
+            incoming.scalars[name] = incoming.scalars[name].strip()
+    return incoming
+
+
+def _append_unique(items: list[Any], new: list[Any], exclude: Any = None) -> list[Any]:
+    result = list(items)
+    for item in new:
+        if item not in result and item != exclude:
+            result.append(item)
+    return result
+
+
+def merge_profile(
+    stored: dict[str, Any], incoming: ContactInput, *, keep_principal: set[str] | None = None
+) -> dict[str, Any]:
+    """The stored profile updated with the incoming data (a new dict).
+
+    `keep_principal` names identity fields ("email", "phone", "cpf", "codigo") whose
+    incoming value must not replace the stored one (it belongs to another contact).
+    """
+    keep = keep_principal or set()
+    profile = dict(stored)
+    profile.update(incoming.scalars)
+    if incoming.codigo and "codigo" not in keep:
+        profile["codigo"] = incoming.codigo
+    if incoming.cpf and "cpf" not in keep:
+        profile["cpf"] = incoming.cpf
+
+    emails = list(profile.get("email", []))
+    if incoming.email and "email" not in keep:
+        old = profile.get("emailPrincipal")
+        if old and old != incoming.email:
+            emails = _append_unique(emails, [old])
+        profile["emailPrincipal"] = incoming.email
+    profile["email"] = _append_unique(emails, incoming.secondary_emails)
+    profile["email"] = [e for e in profile["email"] if e != profile.get("emailPrincipal")]
+
+    phones = list(profile.get("telefone", []))
+    if incoming.phone and "phone" not in keep:
+        old_phone = profile.get("telefonePrincipal")
+        if old_phone and old_phone != incoming.phone_display:
+            phones = _append_unique(phones, [old_phone])
+        profile["telefonePrincipal"] = incoming.phone_display
+    profile["telefone"] = [
+        p
+        for p in _append_unique(phones, incoming.secondary_phones)
+        if p != profile.get("telefonePrincipal")
+    ]
+
+    tags = _append_unique(list(profile.get("tags", [])), incoming.tags)
+    profile["tags"] = [t for t in tags if t not in set(incoming.tags_removed)]
+    profile["camposPersonalizados"] = {**profile.get("camposPersonalizados", {}), **incoming.custom}
+    if incoming.place:
+        profile["estadoCidade"] = {**profile.get("estadoCidade", {}), **incoming.place}
+    consents = {c["id"]: c for c in profile.get("assinaturas", [])}
+    consents.update({c["id"]: c for c in incoming.consents})
+    profile["assinaturas"] = list(consents.values())
+    return profile

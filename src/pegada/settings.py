@@ -1,0 +1,96 @@
+"""One typed settings object, read from `PEGADA_*` environment variables.
+
+Every field is documented here (the docstring of each field is the documentation, and a
+test fails when a field is added without one), so operators have one place to look.
+Nothing reads the environment at import time: `Settings.from_env()` is called by the CLI
+and by tests that want the defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_DATABASE_URL = "sqlite:///data/pegada.db"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime configuration of one Pegada process."""
+
+    database_url: str = field(
+        default=DEFAULT_DATABASE_URL,
+        metadata={
+            "env": "PEGADA_DATABASE_URL",
+            "doc": "SQLAlchemy URL of the database. `sqlite:///path` (the default, a file "
+            "under ./data/) or `postgresql://user@host/db`.",
+        },
+    )
+    max_body_bytes: int = field(
+        default=64 * 1024,
+        metadata={
+            "env": "PEGADA_MAX_BODY_BYTES",
+            "doc": "Largest request body accepted by the API; larger bodies get 413.",
+        },
+    )
+    max_json_depth: int = field(
+        default=8,
+        metadata={
+            "env": "PEGADA_MAX_JSON_DEPTH",
+            "doc": "Deepest nesting of objects/arrays accepted in a JSON body.",
+        },
+    )
+    db_pool_size: int = field(
+        default=10,
+        metadata={
+            "env": "PEGADA_DB_POOL_SIZE",
+            "doc": "Connections kept open per process (PostgreSQL only).",
+        },
+    )
+    auto_migrate: bool = field(
+        default=True,
+        metadata={
+            "env": "PEGADA_AUTO_MIGRATE",
+            "doc": "Run database migrations when `pegada serve` starts (set 0 when an "
+            "operator runs `pegada migrate` separately).",
+        },
+    )
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
+        """Build settings from `PEGADA_*` variables, then apply explicit overrides."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in dataclasses.fields(cls):
+            raw = env.get(f.metadata["env"])
+            if raw is None:
+                continue
+            values[f.name] = _parse(raw, f.type, f.metadata["env"])
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+    def sqlite_path(self) -> Path | None:
+        """The file behind a SQLite URL (None for other databases or in-memory)."""
+        prefix = "sqlite:///"
+        if not self.database_url.startswith(prefix):
+            return None
+        path = self.database_url[len(prefix) :]
+        return Path(path) if path and path != ":memory:" else None
+
+
+def _parse(raw: str, annotation: object, name: str) -> object:
+    if annotation in (int, "int"):
+        try:
+            return int(raw)
+        except ValueError as exc:
+            raise ValueError(f"{name} must be a whole number, got {raw!r}") from exc
+    if annotation in (bool, "bool"):
+        lowered = raw.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off", ""):
+            return False
+        raise ValueError(f"{name} must be 1/0, true/false, got {raw!r}")
+    return raw

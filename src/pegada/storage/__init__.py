@@ -1,0 +1,1 @@
+"""Storage: the engine, the schema, migrations and repositories — the only place with SQL."""

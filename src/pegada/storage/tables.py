@@ -1,0 +1,174 @@
+"""The schema. Every table carries `tenant_id`, so one tenant's rows never mix with another's
+and the schema can be distributed by tenant when one database is not enough.
+
+Alembic migrations (storage/migrations) must produce exactly this metadata; a test compares
+the two on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    UniqueConstraint,
+)
+
+from pegada.storage.types import JSONDocument, UTCDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; BigInteger there would not.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("host_client", String(20), nullable=False, unique=True),
+    Column("name", String(255), nullable=False),
+    Column("timezone", String(64), nullable=False, server_default="America/Sao_Paulo"),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+channels = Table(
+    "channels",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("tenant_id", ForeignKey("tenants.id"), nullable=False),
+    Column("origem", Integer, nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("token", String(32), nullable=False),
+    # Lookups go through a digest so the secret itself is never compared by the database.
+    Column("token_digest", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("tenant_id", "origem"),
+)
+
+event_types = Table(
+    "event_types",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("tenant_id", ForeignKey("tenants.id"), nullable=False),
+    Column("type_id", Integer, nullable=False),  # the `id` the API speaks of (29 in the seed)
+    Column("codigo", String(100), nullable=True),
+    Column("titulo", String(255), nullable=False),
+    Column("fluxo", SmallInteger, nullable=False, server_default="0"),
+    Column("forma_criacao_oportunidade", SmallInteger, nullable=True),
+    Column("origem", Integer, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("tenant_id", "type_id"),
+    UniqueConstraint("tenant_id", "codigo"),
+)
+
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("tenant_id", ForeignKey("tenants.id"), nullable=False),
+    Column("codigo", String(100), nullable=True),
+    Column("nome", String(255), nullable=True),
+    Column("email", String(255), nullable=True),
+    Column("cpf", String(11), nullable=True),
+    Column("phone", String(20), nullable=True),
+    # Every other CRM field, as accepted (camposPersonalizados kept as given).
+    Column("fields", JSONDocument, nullable=False),
+    Column("created_channel_id", ForeignKey("channels.id"), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index(None, "tenant_id", "created_at"),
+)
+
+# Identity keys (codigo, e-mails, CPF, phone, substitute ids). The unique key is what makes
+# concurrent identifies of one person create exactly one contact.
+contact_keys = Table(
+    "contact_keys",
+    metadata,
+    Column("tenant_id", ForeignKey("tenants.id"), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("value", String(255), primary_key=True),
+    Column("contact_id", ForeignKey("contacts.id"), nullable=False, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("tenant_id", ForeignKey("tenants.id"), nullable=False),
+    Column("session_hash", String(128), nullable=False),
+    Column("contact_id", ForeignKey("contacts.id"), nullable=True, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("identified_at", UTCDateTime, nullable=True),
+    UniqueConstraint("tenant_id", "session_hash"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("tenant_id", ForeignKey("tenants.id"), nullable=False),
+    Column("event_type_id", ForeignKey("event_types.id"), nullable=False),
+    Column("contact_id", ForeignKey("contacts.id"), nullable=True, index=True),
+    Column("session_id", ForeignKey("sessions.id"), nullable=True, index=True),
+    Column("channel_id", ForeignKey("channels.id"), nullable=True),
+    Column("codigo", String(100), nullable=True),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("fields", JSONDocument, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("tenant_id", "codigo"),
+)
+
+# Every identify / contact call as received (minus the token): the audit trail behind a
+# contact, and the data kept even when a field could not be applied.
+submissions = Table(
+    "submissions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("tenant_id", ForeignKey("tenants.id"), nullable=False),
+    Column("contact_id", ForeignKey("contacts.id"), nullable=False, index=True),
+    Column("session_id", ForeignKey("sessions.id"), nullable=True),
+    Column("channel_id", ForeignKey("channels.id"), nullable=True),
+    Column("endpoint", String(64), nullable=False),
+    Column("payload", JSONDocument, nullable=False),
+    Column("notes", JSONDocument, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Replies of requests that carried an idempotency key (`event_id`), kept forever per tenant.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("tenant_id", ForeignKey("tenants.id"), primary_key=True),
+    Column("scope", String(32), primary_key=True),
+    Column("key", String(128), primary_key=True),
+    Column("reply", JSONDocument, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+__all__ = [
+    "channels",
+    "contact_keys",
+    "contacts",
+    "event_types",
+    "events",
+    "idempotency_keys",
+    "metadata",
+    "sessions",
+    "submissions",
+    "tenants",
+]

@@ -1,0 +1,241 @@
+"""Tenants (institutions), their channels (`origem` + secret `token`) and event types, and
+the authentication of server-to-server calls against them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Row
+from sqlalchemy.exc import IntegrityError
+
+from pegada import ids
+from pegada.clock import utcnow
+from pegada.errors import AuthFailed, Conflict, InvalidInput, NotFound, field_error
+from pegada.storage import tenancy_repo
+
+
+@dataclass(frozen=True)
+class Tenant:
+    id: int
+    host_client: str
+    name: str
+    timezone: str
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> Tenant:
+        return cls(row.id, row.host_client, row.name, row.timezone)
+
+
+@dataclass(frozen=True)
+class Channel:
+    id: int
+    tenant_id: int
+    origem: int
+    name: str
+    token: str
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> Channel:
+        return cls(row.id, row.tenant_id, row.origem, row.name, row.token)
+
+
+@dataclass(frozen=True)
+class EventType:
+    id: int
+    type_id: int
+    codigo: str | None
+    titulo: str
+    fluxo: int
+    forma_criacao_oportunidade: int | None
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> EventType:
+        return cls(
+            row.id, row.type_id, row.codigo, row.titulo, row.fluxo, row.forma_criacao_oportunidade
+        )
+
+    def as_api(self) -> dict[str, Any]:
+        return {
+            "id": self.type_id,
+            "titulo": self.titulo,
+            "codigo": self.codigo,
+            "fluxo": self.fluxo,
+            "formaCriacaoOportunidade": self.forma_criacao_oportunidade,
+        }
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_tenant(conn: Connection, name: str, host_client: str | None = None) -> Tenant:
+    if not name.strip():
+        raise field_error("name", "must not be empty")
+    code = host_client or ids.new_host_client()
+    if not ids.HOST_CLIENT_RE.match(code):
+        raise field_error("hostClient", "must be 20 letters or digits")
+    try:
+        with conn.begin_nested():
+            tenancy_repo.insert_tenant(conn, code, name.strip(), utcnow())
+    except IntegrityError as exc:
+        raise Conflict(f"hostClient: a tenant with code {code} already exists") from exc
+    return get_tenant(conn, code)
+
+
+def get_tenant(conn: Connection, host_client: str) -> Tenant:
+    row = tenancy_repo.tenant_by_host_client(conn, host_client)
+    if row is None:
+        raise NotFound(
+            f"hostClient: no tenant with code {host_client!r}", {"hostClient": "unknown tenant"}
+        )
+    return Tenant.from_row(row)
+
+
+def list_tenants(conn: Connection) -> list[Tenant]:
+    return [Tenant.from_row(row) for row in tenancy_repo.all_tenants(conn)]
+
+
+def create_channel(
+    conn: Connection, tenant: Tenant, name: str, origem: int | None = None, token: str | None = None
+) -> Channel:
+    if not name.strip():
+        raise field_error("name", "must not be empty")
+    if origem is not None and origem < 1:
+        raise field_error("origem", "must be a positive whole number")
+    secret = token or ids.new_token()
+    if not ids.TOKEN_RE.match(secret):
+        raise field_error("token", "must be 32 lowercase hexadecimal characters")
+    number = origem if origem is not None else tenancy_repo.next_origem(conn, tenant.id)
+    values = {
+        "tenant_id": tenant.id,
+        "origem": number,
+        "name": name.strip(),
+        "token": secret,
+        "token_digest": token_digest(secret),
+        "created_at": utcnow(),
+    }
+    try:
+        with conn.begin_nested():
+            channel_id = tenancy_repo.insert_channel(conn, values)
+    except IntegrityError as exc:
+        raise Conflict(
+            f"origem: channel {number} already exists in this tenant, or the token is in use"
+        ) from exc
+    return Channel(channel_id, tenant.id, number, name.strip(), secret)
+
+
+def list_channels(conn: Connection, tenant: Tenant) -> list[Channel]:
+    return [Channel.from_row(row) for row in tenancy_repo.channels_of(conn, tenant.id)]
+
+
+def authenticate(
+    conn: Connection,
+    host_client: str | None,
+    origem: int | None,
+    token: str | None,
+    *,
+    where: str = "",
+) -> tuple[Tenant, Channel]:
+    """The tenant and channel that `origem` + `token` prove, or AuthFailed.
+
+    `where` prefixes the field names in errors (`event[0].eventData.` for credentials that
+    travel inside an event, as in the seed).
+    """
+    tenant = get_tenant(conn, host_client) if host_client is not None else None
+    missing = {
+        f"{where}{name}": "is required"
+        for name, value in (("origem", origem), ("token", token))
+        if value is None
+    }
+    if missing:
+        raise AuthFailed(
+            f"{', '.join(missing)}: the channel's origem and token are required", missing
+        )
+    assert token is not None and origem is not None
+    row = tenancy_repo.channel_by_token_digest(conn, token_digest(token))
+    valid = (
+        row is not None
+        and hmac.compare_digest(row.token, token)
+        and row.origem == origem
+        and (tenant is None or row.tenant_id == tenant.id)
+    )
+    if not valid or row is None:
+        fields = {f"{where}origem": "wrong pair", f"{where}token": "wrong pair"}
+        raise AuthFailed(
+            f"{where}origem/{where}token: not a channel of this tenant (wrong origem or token)",
+            fields,
+        )
+    if tenant is None:
+        tenant_row = tenancy_repo.tenant_by_id(conn, row.tenant_id)
+        assert tenant_row is not None
+        tenant = Tenant.from_row(tenant_row)
+    return tenant, Channel.from_row(row)
+
+
+def create_event_type(
+    conn: Connection,
+    tenant: Tenant,
+    titulo: str,
+    *,
+    type_id: int | None = None,
+    codigo: str | None = None,
+    fluxo: int = 0,
+    forma_criacao_oportunidade: int | None = None,
+    origem: int | None = None,
+) -> EventType:
+    if not titulo.strip():
+        raise field_error("titulo", "must not be empty")
+    if len(titulo) > 255:
+        raise field_error("titulo", "longer than 255 characters")
+    if type_id is not None and type_id < 1:
+        raise field_error("id", "must be a positive whole number")
+    number = type_id if type_id is not None else tenancy_repo.next_event_type_id(conn, tenant.id)
+    values = {
+        "tenant_id": tenant.id,
+        "type_id": number,
+        "codigo": codigo,
+        "titulo": titulo.strip(),
+        "fluxo": fluxo,
+        "forma_criacao_oportunidade": forma_criacao_oportunidade,
+        "origem": origem,
+        "created_at": utcnow(),
+    }
+    try:
+        with conn.begin_nested():
+            pk = tenancy_repo.insert_event_type(conn, values)
+    except IntegrityError as exc:
+        raise Conflict(
+            f"id/codigo: an event type with id {number} or codigo {codigo!r} already exists"
+        ) from exc
+    return EventType(pk, number, codigo, titulo.strip(), fluxo, forma_criacao_oportunidade)
+
+
+def list_event_types(conn: Connection, tenant: Tenant) -> list[EventType]:
+    return [EventType.from_row(row) for row in tenancy_repo.event_types_of(conn, tenant.id)]
+
+
+def resolve_event_type(
+    conn: Connection, tenant: Tenant, type_id: int | None, codigo: str | None, *, field: str
+) -> EventType:
+    """The event type named by id or by code; `field` names the input in errors."""
+    if type_id is not None:
+        row = tenancy_repo.event_type_by_type_id(conn, tenant.id, type_id)
+        if row is None:
+            raise InvalidInput(
+                f"{field}: no event type {type_id} in this tenant",
+                {field: f"unknown event type {type_id}"},
+            )
+        return EventType.from_row(row)
+    if codigo is not None:
+        row = tenancy_repo.event_type_by_codigo(conn, tenant.id, codigo)
+        if row is None:
+            raise InvalidInput(
+                f"{field}: no event type with code {codigo!r} in this tenant",
+                {field: f"unknown event type code {codigo!r}"},
+            )
+        return EventType.from_row(row)
+    raise InvalidInput(f"{field}: event without type", {field: "event without type"})

@@ -1,0 +1,115 @@
+"""Identify (`/api/identify`, `/api/v2/sendData`) and `Contato/cadastro`: create or update
+the contact, link the session (retroactively), keep the submission, create a nested event."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+
+from pegada.clock import utcnow
+from pegada.errors import InvalidInput
+from pegada.events.record import Placement, record_event
+from pegada.identity.contacts import UpsertResult, upsert_contact
+from pegada.identity.profile import normalize_contact
+from pegada.identity.sessions import link_session
+from pegada.payloads.common import code_text
+from pegada.payloads.contact import ContactCadastroBody, ContactFields, IdentifyBody
+from pegada.storage import contacts_repo, tracking_repo
+from pegada.storage.transact import transact
+from pegada.tenancy import Channel, Tenant, authenticate, resolve_event_type
+
+
+def identify(engine: Engine, body: IdentifyBody, document: dict[str, Any], endpoint: str) -> Any:
+    incoming = normalize_contact(body)
+
+    def work(conn: Connection) -> Any:
+        tenant, channel = authenticate(conn, body.hostClient, body.origem, body.token)
+        now = utcnow()
+        result = upsert_contact(
+            conn,
+            tenant.id,
+            incoming,
+            now=now,
+            channel_id=channel.id,
+            substitute_id=body.substitute_id,
+            explicit_id=_explicit_id(body),
+        )
+        session = tracking_repo.ensure_session(conn, tenant.id, body.session_id, now)
+        result.notes += link_session(conn, tenant.id, session, result.contact_id, now)
+        _finish(conn, tenant, channel, body, document, endpoint, result, int(session.id))
+        return {"id": str(result.contact_id)}
+
+    return transact(engine, work)
+
+
+def register_contact(engine: Engine, body: ContactCadastroBody, document: dict[str, Any]) -> Any:
+    """`POST /api/Contato/cadastro`: a CRM contact, with no tracking session."""
+    incoming = normalize_contact(body)
+    if not incoming.has_reachable_key() and body.id is None:
+        raise InvalidInput(
+            "emailPrincipal/telefonePrincipal: a contact needs an e-mail or a phone",
+            {
+                "emailPrincipal": "e-mail or phone required",
+                "telefonePrincipal": "e-mail or phone required",
+            },
+        )
+
+    def work(conn: Connection) -> Any:
+        tenant, channel = authenticate(conn, body.hostClient, body.origem, body.token)
+        result = upsert_contact(
+            conn,
+            tenant.id,
+            incoming,
+            now=utcnow(),
+            channel_id=channel.id,
+            explicit_id=_explicit_id(body),
+        )
+        _finish(conn, tenant, channel, body, document, "Contato/cadastro", result, None)
+        return {"id": str(result.contact_id)}
+
+    return transact(engine, work)
+
+
+def _explicit_id(body: ContactFields) -> int | None:
+    return None if body.id is None else int(body.id)
+
+
+def _finish(
+    conn: Connection,
+    tenant: Tenant,
+    channel: Channel,
+    body: ContactFields,
+    document: dict[str, Any],
+    endpoint: str,
+    result: UpsertResult,
+    session_pk: int | None,
+) -> None:
+    """The nested event and the submission record, common to every contact write."""
+    now = utcnow()
+    if body.evento is not None:
+        event_type = resolve_event_type(
+            conn, tenant, body.evento.tipo, code_text(body.evento.codTipo), field="evento.tipo"
+        )
+        record_event(
+            conn,
+            tenant,
+            event_type,
+            body.evento,
+            Placement(result.contact_id, session_pk, channel.id),
+            now=now,
+            field_prefix="evento.",
+        )
+    contacts_repo.insert_submission(
+        conn,
+        {
+            "tenant_id": tenant.id,
+            "contact_id": result.contact_id,
+            "session_id": session_pk,
+            "channel_id": channel.id,
+            "endpoint": endpoint,
+            "payload": {k: v for k, v in document.items() if k != "token"},
+            "notes": result.notes,
+            "created_at": now,
+        },
+    )

@@ -1,0 +1,1 @@
+"""Pages for people: the API docs now, the dashboard later."""
