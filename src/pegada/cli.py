@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
-from dataclasses import asdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import wraps
 from typing import Any, TypeVar
 
 import click
 from sqlalchemy import Connection
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
 
 from pegada.errors import PegadaError
 from pegada.settings import Settings
 from pegada.storage.engine import build_engine, read_transaction, write_transaction
 from pegada.storage.migrate import upgrade
 from pegada.tenancy import (
+    Tenant,
     create_channel,
     create_event_type,
     create_tenant,
@@ -40,26 +43,46 @@ def _settings() -> Settings:
         raise click.ClickException(str(exc)) from exc
 
 
+@contextmanager
+def _database_errors(settings: Settings) -> Iterator[None]:
+    """A database that cannot be reached or opened is one line on stderr, not a traceback."""
+    try:
+        yield
+    except ArgumentError as exc:
+        raise click.ClickException(f"PEGADA_DATABASE_URL: not a database URL ({exc})") from exc
+    except (OperationalError, OSError) as exc:
+        detail = exc.orig if isinstance(exc, OperationalError) else exc
+        lines = str(detail).strip().splitlines() or ["unavailable"]
+        raise click.ClickException(f"database {_safe_url(settings)}: {lines[0]}") from exc
+
+
 def _with_db(write: bool) -> Callable[[F], F]:
     """Open the database (migrated) and hand the command a connection in a transaction."""
 
     def decorate(command: F) -> F:
         @wraps(command)
         def run(*args: Any, **kwargs: Any) -> Any:
-            engine = build_engine(_settings())
-            try:
-                upgrade(engine)
-                transaction = write_transaction if write else read_transaction
-                with transaction(engine) as conn:
-                    return command(conn, *args, **kwargs)
-            except PegadaError as exc:
-                raise click.ClickException(exc.message) from exc
-            finally:
-                engine.dispose()
+            settings = _settings()
+            with _database_errors(settings):
+                engine = build_engine(settings)
+                try:
+                    upgrade(engine)
+                    transaction = write_transaction if write else read_transaction
+                    with transaction(engine) as conn:
+                        return command(conn, *args, **kwargs)
+                except PegadaError as exc:
+                    raise click.ClickException(exc.message) from exc
+                finally:
+                    engine.dispose()
 
         return run  # type: ignore[return-value]
 
     return decorate
+
+
+def _tenant_json(tenant: Tenant) -> dict[str, str]:
+    """A tenant as scripts see it: the API's field names, not the database id."""
+    return {"hostClient": tenant.host_client, "name": tenant.name, "timezone": tenant.timezone}
 
 
 def _emit(as_json: bool, data: Any, human: str) -> None:
@@ -85,9 +108,7 @@ def serve(host: str, port: int, workers: int) -> None:
 
     settings = _settings()
     if settings.auto_migrate:
-        engine = build_engine(settings)
-        upgrade(engine)
-        engine.dispose()
+        _migrate(settings)
     click.echo(f"Pegada on http://{host}:{port} (database: {_safe_url(settings)})", err=True)
     uvicorn.run(
         "pegada.app:app_from_env",
@@ -100,9 +121,16 @@ def serve(host: str, port: int, workers: int) -> None:
     )
 
 
-def _safe_url(settings: Settings) -> str:
-    from sqlalchemy.engine import make_url
+def _migrate(settings: Settings) -> None:
+    with _database_errors(settings):
+        engine = build_engine(settings)
+        try:
+            upgrade(engine)
+        finally:
+            engine.dispose()
 
+
+def _safe_url(settings: Settings) -> str:
     return make_url(settings.database_url).render_as_string(hide_password=True)
 
 
@@ -110,9 +138,7 @@ def _safe_url(settings: Settings) -> str:
 def migrate() -> None:
     """Create or upgrade the database schema."""
     settings = _settings()
-    engine = build_engine(settings)
-    upgrade(engine)
-    engine.dispose()
+    _migrate(settings)
     click.echo(f"database at the latest schema ({_safe_url(settings)})")
 
 
@@ -128,7 +154,7 @@ def tenant() -> None:
 @_with_db(write=True)
 def tenant_create(conn: Connection, name: str, host_client: str | None, as_json: bool) -> None:
     created = create_tenant(conn, name, host_client)
-    _emit(as_json, asdict(created), created.host_client)
+    _emit(as_json, _tenant_json(created), created.host_client)
 
 
 @tenant.command("list")
@@ -137,7 +163,7 @@ def tenant_create(conn: Connection, name: str, host_client: str | None, as_json:
 def tenant_list(conn: Connection, as_json: bool) -> None:
     tenants = list_tenants(conn)
     human = "\n".join(f"{t.host_client}  {t.name}" for t in tenants)
-    _emit(as_json, [asdict(t) for t in tenants], human)
+    _emit(as_json, [_tenant_json(t) for t in tenants], human)
 
 
 @main.group()

@@ -32,6 +32,7 @@ class Settings:
         default=64 * 1024,
         metadata={
             "env": "PEGADA_MAX_BODY_BYTES",
+            "min": 1,
             "doc": "Largest request body accepted by the API; larger bodies get 413.",
         },
     )
@@ -39,6 +40,7 @@ class Settings:
         default=8,
         metadata={
             "env": "PEGADA_MAX_JSON_DEPTH",
+            "min": 1,
             "doc": "Deepest nesting of objects/arrays accepted in a JSON body.",
         },
     )
@@ -46,6 +48,7 @@ class Settings:
         default=10,
         metadata={
             "env": "PEGADA_DB_POOL_SIZE",
+            "min": 1,
             "doc": "Connections kept open per process (PostgreSQL only).",
         },
     )
@@ -67,7 +70,9 @@ class Settings:
             raw = env.get(f.metadata["env"])
             if raw is None:
                 continue
-            values[f.name] = _parse(raw, f.type, f.metadata["env"])
+            values[f.name] = _parse(raw, f.type, f.metadata["env"], f.metadata.get("min"))
+            if f.name == "database_url":
+                _check_database_url(raw, f.metadata["env"])
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
 
@@ -80,12 +85,15 @@ class Settings:
         return Path(path) if path and path != ":memory:" else None
 
 
-def _parse(raw: str, annotation: object, name: str) -> object:
+def _parse(raw: str, annotation: object, name: str, minimum: int | None = None) -> object:
     if annotation in (int, "int"):
         try:
-            return int(raw)
+            number = int(raw)
         except ValueError as exc:
             raise ValueError(f"{name} must be a whole number, got {raw!r}") from exc
+        if minimum is not None and number < minimum:
+            raise ValueError(f"{name} must be at least {minimum}, got {raw!r}")
+        return number
     if annotation in (bool, "bool"):
         lowered = raw.strip().lower()
         if lowered in ("1", "true", "yes", "on"):
@@ -94,3 +102,17 @@ def _parse(raw: str, annotation: object, name: str) -> object:
             return False
         raise ValueError(f"{name} must be 1/0, true/false, got {raw!r}")
     return raw
+
+
+def _check_database_url(raw: str, name: str) -> None:
+    """A URL of a database Pegada runs on; the value is not echoed (it may hold a password)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        backend = make_url(raw).get_backend_name()
+    except Exception as exc:  # ArgumentError, or ValueError for a bad port
+        raise ValueError(
+            f"{name} must be a URL like sqlite:///data/pegada.db or postgresql://user@host/db"
+        ) from exc
+    if backend not in ("sqlite", "postgresql", "postgres"):
+        raise ValueError(f"{name} must name a SQLite or PostgreSQL database, not {backend!r}")

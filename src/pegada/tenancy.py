@@ -208,9 +208,8 @@ def create_event_type(
         with conn.begin_nested():
             pk = tenancy_repo.insert_event_type(conn, values)
     except IntegrityError as exc:
-        raise Conflict(
-            f"id/codigo: an event type with id {number} or codigo {codigo!r} already exists"
-        ) from exc
+        taken = f"id {number}" + (f" or codigo {codigo!r}" if codigo else "")
+        raise Conflict(f"id/codigo: an event type with {taken} already exists") from exc
     return EventType(pk, number, codigo, titulo.strip(), fluxo, forma_criacao_oportunidade)
 
 
@@ -219,23 +218,30 @@ def list_event_types(conn: Connection, tenant: Tenant) -> list[EventType]:
 
 
 def resolve_event_type(
-    conn: Connection, tenant: Tenant, type_id: int | None, codigo: str | None, *, field: str
+    conn: Connection,
+    tenant: Tenant,
+    type_id: int | None,
+    codigo: str | None,
+    *,
+    id_field: str,
+    code_field: str,
 ) -> EventType:
-    """The event type named by id or by code; `field` names the input in errors."""
+    """The event type named by id or by code. Errors name the input they are about:
+    `id_field` (also for "event without type") or `code_field` when only a code was given."""
     if type_id is not None:
         row = tenancy_repo.event_type_by_type_id(conn, tenant.id, type_id)
         if row is None:
             raise InvalidInput(
-                f"{field}: no event type {type_id} in this tenant",
-                {field: f"unknown event type {type_id}"},
+                f"{id_field}: no event type {type_id} in this tenant",
+                {id_field: f"unknown event type {type_id}"},
             )
         return EventType.from_row(row)
     if codigo is not None:
         row = tenancy_repo.event_type_by_codigo(conn, tenant.id, codigo)
         if row is None:
             raise InvalidInput(
-                f"{field}: no event type with code {codigo!r} in this tenant",
-                {field: f"unknown event type code {codigo!r}"},
+                f"{code_field}: no event type with code {codigo!r} in this tenant",
+                {code_field: f"unknown event type code {codigo!r}"},
             )
         return EventType.from_row(row)
-    raise InvalidInput(f"{field}: event without type", {field: "event without type"})
+    raise InvalidInput(f"{id_field}: event without type", {id_field: "event without type"})

@@ -3,7 +3,9 @@
 Order matters: size first (never buffer more than the limit), then JSON syntax, then a walk
 that refuses NUL bytes and deep nesting (PostgreSQL cannot store NUL in text, and deep
 nesting is a denial-of-service shape), then msgspec's typed conversion, whose error names
-the field. Every failure is a `PegadaError` with the field named.
+the field, then a check that no whole number in the result (given as a number or as digits
+in a string) is beyond 64 bits, which neither database can store or compare. Every failure
+is a `PegadaError` with the field named.
 """
 
 from __future__ import annotations
@@ -18,8 +20,13 @@ from pegada.errors import BodyTooLarge, InvalidInput, MalformedBody
 
 T = TypeVar("T")
 
-_PATH_RE = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+#: msgspec's "<message> - at `$.a.b`", or "<message> - at `key` in `$.a`" for an object key.
+_PATH_RE = re.compile(
+    r"^(?P<message>.*?)(?: - at (?P<key>`key` in )?`\$(?P<path>[^`]*)`)?$", re.DOTALL
+)
 _MISSING_RE = re.compile(r"^Object missing required field `(?P<name>[^`]+)`$")
+#: The whole numbers both databases hold (signed 64 bits); msgspec converts any size.
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -81,18 +88,52 @@ def _nul(path: str) -> None:
 
 
 def to_payload(document: dict[str, Any], shape: type[T]) -> T:
-    """Convert to the typed payload; the error names the offending field."""
+    """Convert to the typed payload; the error names the offending field.
+
+    Blank strings count as "not given" (forms send unanswered fields as ""), so they are
+    left out before typing: `dataNascimento: ""` is no date, not a wrong one. The untyped
+    document, blanks included, is what the audit trail keeps.
+    """
     try:
-        return msgspec.convert(document, shape, strict=False)
+        payload = msgspec.convert(_without_blanks(document), shape, strict=False)
     except msgspec.ValidationError as exc:
-        field, message = _explain(str(exc))
+        field, message = explain(str(exc))
         raise InvalidInput(f"{field}: {message}", {field: message}) from exc
+    _check_integers(msgspec.to_builtins(payload), "")
+    return payload
 
 
-def _explain(error: str) -> tuple[str, str]:
+def _check_integers(node: Any, path: str) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            _check_integers(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            _check_integers(value, f"{path}[{index}]")
+    elif isinstance(node, int) and not isinstance(node, bool) and not _INT_MIN <= node <= _INT_MAX:
+        message = "number too large (beyond 64 bits)"
+        raise InvalidInput(f"{path}: {message}", {path: message})
+
+
+def _without_blanks(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {
+            key: _without_blanks(value)
+            for key, value in node.items()
+            if not (isinstance(value, str) and not value.strip())
+        }
+    if isinstance(node, list):
+        return [_without_blanks(value) for value in node]
+    return node
+
+
+def explain(error: str) -> tuple[str, str]:
+    """(field path, message) from a msgspec validation error."""
     match = _PATH_RE.match(error)
     assert match is not None  # the pattern accepts every string
     message = match.group("message")
+    if match.group("key"):
+        message = f"a key: {message}"
     path = (match.group("path") or "").lstrip(".")
     missing = _MISSING_RE.match(message)
     if missing:

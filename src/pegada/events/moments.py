@@ -9,6 +9,9 @@ from zoneinfo import ZoneInfo
 from pegada.errors import field_error
 
 _LOCAL_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d")
+#: Years a moment may fall in: far enough from datetime's limits (years 1 and 9999) that
+#: converting between UTC and any time zone, to store it or to show it, cannot overflow.
+_MIN_YEAR, _MAX_YEAR = 1000, 9000
 
 
 def parse_moment(value: str, timezone: str, *, field: str) -> datetime:
@@ -18,14 +21,20 @@ def parse_moment(value: str, timezone: str, *, field: str) -> datetime:
             local = datetime.strptime(text, pattern)
         except ValueError:
             continue
-        return local.replace(tzinfo=ZoneInfo(timezone)).astimezone(UTC)
+        return _in_range(local.replace(tzinfo=ZoneInfo(timezone)), field)
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError as exc:
         raise field_error(field, "not a date and time (use YYYY-MM-DD hh:mm:ss)") from exc
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=ZoneInfo(timezone))
-    return parsed.astimezone(UTC)
+    return _in_range(parsed, field)
+
+
+def _in_range(moment: datetime, field: str) -> datetime:
+    if not _MIN_YEAR <= moment.year <= _MAX_YEAR:
+        raise field_error(field, f"year out of range (from {_MIN_YEAR} to {_MAX_YEAR})")
+    return moment.astimezone(UTC)
 
 
 def local_iso(moment: datetime, timezone: str) -> str:

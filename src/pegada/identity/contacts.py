@@ -11,7 +11,7 @@ conflict is noted on the submission (merging two contacts is a separate, logged 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -108,7 +108,10 @@ def _create(
             # Absent when we matched, owned now: a concurrent request created this person.
             raise RaceLost(f"{kind} key claimed concurrently")
     result = UpsertResult(contact_id, created=True)
-    _claim_secondary(conn, tenant_id, contact_id, incoming, now, result)
+    owned = _claim_secondary(conn, tenant_id, contact_id, incoming, now, result)
+    if owned != incoming.secondary_emails:
+        profile = merge_profile({}, replace(incoming, secondary_emails=owned))
+        contacts_repo.update_contact(conn, tenant_id, contact_id, _columns(profile, incoming.phone))
     return result
 
 
@@ -130,12 +133,16 @@ def _update(
             result.notes.append(
                 f"{_KEY_FIELD.get(kind, kind)} {value!r} belongs to contact {owner}; not moved"
             )
-    profile = merge_profile(dict(row.fields), incoming, keep_principal=held_elsewhere)
+    owned = _claim_secondary(conn, tenant_id, result.contact_id, incoming, now, result)
+    profile = merge_profile(
+        dict(row.fields),
+        replace(incoming, secondary_emails=owned),
+        keep_principal=held_elsewhere,
+    )
     phone = row.phone if "phone" in held_elsewhere or not incoming.phone else incoming.phone
     contacts_repo.update_contact(
         conn, tenant_id, result.contact_id, {**_columns(profile, phone), "updated_at": now}
     )
-    _claim_secondary(conn, tenant_id, result.contact_id, incoming, now, result)
     return result
 
 
@@ -146,13 +153,18 @@ def _claim_secondary(
     incoming: ContactInput,
     now: datetime,
     result: UpsertResult,
-) -> None:
+) -> list[str]:
     """Secondary e-mails become keys too, so a later form with one of them finds this
-    contact; one that another contact owns stays where it is."""
+    contact; one that another contact owns stays where it is and is not listed on this
+    contact. Returns the addresses this contact holds."""
+    owned: list[str] = []
     for address in incoming.secondary_emails:
         owner = contacts_repo.claim_key(conn, tenant_id, "email", address, contact_id, now)
         if owner != contact_id:
             result.notes.append(f"email {address!r} belongs to contact {owner}; not moved")
+        else:
+            owned.append(address)
+    return owned
 
 
 def resolve_person(

@@ -30,9 +30,14 @@ def normalize_email(field: str, value: str) -> str:
 def normalize_cpf(field: str, value: str) -> str:
     """The 11 digits of a CPF whose check digits are right."""
     try:
-        return str(stdnum_cpf.validate(value.strip()))
+        digits = str(stdnum_cpf.validate(value.strip()))
     except StdnumError as exc:
         raise field_error(field, "not a valid CPF (check digits do not match)") from exc
+    if len(set(digits)) == 1:
+        # 111.111.111-11 and the like pass the arithmetic but are nobody's CPF (form filler);
+        # as a key they would merge every stranger who typed one into a single contact.
+        raise field_error(field, "not a valid CPF (all digits are the same)")
+    return digits
 
 
 def normalize_phone(field: str, value: str, region: str = DEFAULT_PHONE_REGION) -> str:

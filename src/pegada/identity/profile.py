@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 
+from pegada.errors import InvalidInput
 from pegada.identity.keys import normalize_cpf, normalize_email, normalize_phone
 from pegada.payloads.common import code_text
 from pegada.payloads.contact import ContactFields
@@ -77,7 +78,23 @@ class ContactInput:
 
 
 def _present(value: Any) -> bool:
-    return value is not None and value != "" and value != [] and value != {}
+    if isinstance(value, str):
+        return bool(value.strip())  # "   " from a form is as empty as ""
+    return value is not None and value != [] and value != {}
+
+
+def _cpf_text(value: object) -> str:
+    """A CPF sent as a JSON number has lost its leading zeros; they are put back."""
+    return str(value).zfill(11) if isinstance(value, int) else str(value)
+
+
+def _phone_key(number: str) -> str:
+    """The number a displayed phone stands for, to compare '(11) 98765-4321' with
+    '+55 11 98765-4321'; text that does not parse is compared as it is."""
+    try:
+        return normalize_phone("telefone", number)
+    except InvalidInput:
+        return number
 
 
 def normalize_contact(fields: ContactFields) -> ContactInput:
@@ -88,7 +105,7 @@ def normalize_contact(fields: ContactFields) -> ContactInput:
     if _present(fields.emailPrincipal):
         incoming.email = normalize_email("emailPrincipal", str(fields.emailPrincipal))
     if _present(fields.cpf):
-        incoming.cpf = normalize_cpf("cpf", str(fields.cpf))
+        incoming.cpf = normalize_cpf("cpf", _cpf_text(fields.cpf))
     if _present(fields.telefonePrincipal):
         incoming.phone_display = str(fields.telefonePrincipal).strip()
         incoming.phone = normalize_phone("telefonePrincipal", incoming.phone_display)
@@ -157,18 +174,24 @@ def merge_profile(
     phones = list(profile.get("telefone", []))
     if incoming.phone and "phone" not in keep:
         old_phone = profile.get("telefonePrincipal")
-        if old_phone and old_phone != incoming.phone_display:
+        if old_phone and _phone_key(old_phone) != incoming.phone:
             phones = _append_unique(phones, [old_phone])
         profile["telefonePrincipal"] = incoming.phone_display
-    profile["telefone"] = [
-        p
-        for p in _append_unique(phones, incoming.secondary_phones)
-        if p != profile.get("telefonePrincipal")
-    ]
+    # One number, however it was written, is listed once and never beside the principal.
+    seen = {_phone_key(profile["telefonePrincipal"])} if profile.get("telefonePrincipal") else set()
+    profile["telefone"] = []
+    for number in phones + incoming.secondary_phones:
+        if _phone_key(number) not in seen:
+            seen.add(_phone_key(number))
+            profile["telefone"].append(number)
 
     tags = _append_unique(list(profile.get("tags", [])), incoming.tags)
     profile["tags"] = [t for t in tags if t not in set(incoming.tags_removed)]
-    profile["camposPersonalizados"] = {**profile.get("camposPersonalizados", {}), **incoming.custom}
+    custom = dict(profile.get("camposPersonalizados", {}))
+    custom.update(
+        {k: v for k, v in incoming.custom.items() if _present(v) or not _present(custom.get(k))}
+    )
+    profile["camposPersonalizados"] = custom
     if incoming.place:
         profile["estadoCidade"] = {**profile.get("estadoCidade", {}), **incoming.place}
     consents = {c["id"]: c for c in profile.get("assinaturas", [])}

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, select
 
 from pegada.storage.dialect import for_update, insert_ignoring_conflicts
-from pegada.storage.tables import contact_keys, contacts, submissions
+from pegada.storage.tables import contact_keys, contacts, sessions, submissions
 
 
 def contact_id_by_key(conn: Connection, tenant_id: int, kind: str, value: str) -> int | None:
@@ -80,6 +80,22 @@ def submissions_of(conn: Connection, tenant_id: int, contact_id: int) -> list[Ro
         conn.execute(
             select(submissions)
             .where(submissions.c.tenant_id == tenant_id, submissions.c.contact_id == contact_id)
+            .order_by(submissions.c.created_at, submissions.c.id)
+        )
+    )
+
+
+def submissions_of_session(conn: Connection, tenant_id: int, session_hash: str) -> list[Row[Any]]:
+    """What was submitted from one browser session, oldest first (for `getData`)."""
+    return list(
+        conn.execute(
+            select(submissions.c.payload)
+            .join(sessions, sessions.c.id == submissions.c.session_id)
+            .where(
+                submissions.c.tenant_id == tenant_id,
+                sessions.c.tenant_id == tenant_id,
+                sessions.c.session_hash == session_hash,
+            )
             .order_by(submissions.c.created_at, submissions.c.id)
         )
     )

@@ -19,7 +19,8 @@ from sqlalchemy.engine import make_url
 
 from pegada.settings import Settings
 
-_WRITE = "pegada_write"
+#: Execution option marking a connection whose transactions will write (BEGIN IMMEDIATE).
+WRITE_OPTION = "pegada_write"
 
 
 def normalize_url(url: str) -> str:
@@ -42,7 +43,7 @@ def build_engine(settings: Settings) -> Engine:
     )
 
 
-def _sqlite_engine(url: str, settings: Settings) -> Engine:
+def _sqlite_engine(url: str, settings: Settings, *, foreign_keys: bool = True) -> Engine:
     path = settings.sqlite_path()
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -55,16 +56,32 @@ def _sqlite_engine(url: str, settings: Settings) -> Engine:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
-        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        if conn.get_execution_options().get(_WRITE):
+        if conn.get_execution_options().get(WRITE_OPTION):
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         else:
             conn.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+def sqlite_migration_engine(url: str) -> Engine:
+    """An engine for migrating a SQLite file. Each connection starts inside a
+    `BEGIN IMMEDIATE` transaction, so a whole upgrade (reading the version, every step,
+    stamping) is one atomic transaction that other processes queue behind. Foreign keys are
+    off, because Alembic's batch mode rebuilds a table by copying, dropping and renaming it,
+    which the checks refuse while other tables' rows point at it. Dispose it when done."""
+    engine = _sqlite_engine(url, Settings(database_url=url), foreign_keys=False)
+
+    @event.listens_for(engine, "engine_connect")
+    def _start_locked(conn: Connection) -> None:
+        conn.execution_options(**{WRITE_OPTION: True})
+        conn.begin()
 
     return engine
 
@@ -73,7 +90,7 @@ def _sqlite_engine(url: str, settings: Settings) -> Engine:
 def write_transaction(engine: Engine) -> Iterator[Connection]:
     """A transaction that will write: serialised up front on SQLite, plain on PostgreSQL."""
     with engine.connect() as conn:
-        conn = conn.execution_options(**{_WRITE: True})
+        conn = conn.execution_options(**{WRITE_OPTION: True})
         with conn.begin():
             yield conn
 

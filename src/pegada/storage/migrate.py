@@ -12,6 +12,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, text
 
+from pegada.storage.engine import sqlite_migration_engine
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Several processes may start at once on one PostgreSQL; only one migrates at a time.
 _PG_LOCK_KEY = 0x5E6ADA
@@ -35,5 +37,15 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
             finally:
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_LOCK_KEY})
                 conn.commit()
-    else:
+    elif engine.url.database in (None, "", ":memory:"):
         command.upgrade(config, revision)
+    else:
+        # SQLite file: the whole upgrade is one write transaction (see
+        # sqlite_migration_engine), so processes that start at once run it one after another
+        # instead of interleaving steps or failing with "database is locked".
+        migration_engine = sqlite_migration_engine(engine.url.render_as_string(False))
+        try:
+            config.attributes["engine"] = migration_engine
+            command.upgrade(config, revision)
+        finally:
+            migration_engine.dispose()

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -18,6 +20,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    true,
 )
 
 from pegada.storage.types import JSONDocument, UTCDateTime
@@ -41,6 +44,10 @@ tenants = Table(
     Column("host_client", String(20), nullable=False, unique=True),
     Column("name", String(255), nullable=False),
     Column("timezone", String(64), nullable=False, server_default="America/Sao_Paulo"),
+    # Privacy: honour Do Not Track / Global Privacy Control in the tracker (default on).
+    Column("honor_dnt", Boolean, nullable=False, server_default=true()),
+    # Origins allowed to send page hits; empty = any origin.
+    Column("allowed_origins", JSONDocument, nullable=False, server_default="[]"),
     Column("created_at", UTCDateTime, nullable=False),
 )
 
@@ -86,6 +93,9 @@ contacts = Table(
     Column("phone", String(20), nullable=True),
     # Every other CRM field, as accepted (camposPersonalizados kept as given).
     Column("fields", JSONDocument, nullable=False),
+    # Profile fields last set by an authenticated channel: a browser form never overwrites
+    # them (SPEC §4 trust levels).
+    Column("crm_fields", JSONDocument, nullable=False, server_default="[]"),
     Column("created_channel_id", ForeignKey("channels.id"), nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
@@ -113,7 +123,57 @@ sessions = Table(
     Column("contact_id", ForeignKey("contacts.id"), nullable=True, index=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("identified_at", UTCDateTime, nullable=True),
+    # The channel type of the session's latest landing; internal page views inherit it.
+    Column("channel_type", String(40), nullable=True),
     UniqueConstraint("tenant_id", "session_hash"),
+)
+
+# One row per page access. The tracker numbers hits per session and site (browser storage
+# is per site, while a cross-domain session spans several), so (session, host, seq) is
+# unique and a resent queued hit never doubles. The IP is kept only truncated (/24, /48).
+page_views = Table(
+    "page_views",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("tenant_id", ForeignKey("tenants.id"), nullable=False),
+    Column("session_id", ForeignKey("sessions.id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("url", String(4096), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("path", String(2048), nullable=False),
+    Column("title", String(1024), nullable=True),
+    Column("referrer", String(4096), nullable=True),
+    Column("referrer_host", String(255), nullable=True),
+    Column("utm", JSONDocument, nullable=True),
+    Column("channel_type", String(40), nullable=False),
+    Column("source", String(255), nullable=True),
+    Column("medium", String(255), nullable=True),
+    Column("campaign", String(512), nullable=True),
+    Column("device_type", String(16), nullable=True),
+    Column("device_name", String(128), nullable=True),
+    Column("os", String(64), nullable=True),
+    Column("os_version", String(32), nullable=True),
+    Column("browser", String(64), nullable=True),
+    Column("browser_version", String(32), nullable=True),
+    Column("screen", String(16), nullable=True),
+    Column("language", String(35), nullable=True),
+    Column("time_on_previous_ms", BigInteger, nullable=True),
+    Column("ip_prefix", String(64), nullable=True),
+    UniqueConstraint("tenant_id", "session_id", "host", "seq"),
+    Index(None, "tenant_id", "occurred_at"),
+    Index(None, "session_id", "occurred_at"),
+)
+
+# Hits that were not stored, counted per tenant, day and reason ("never silent").
+ingest_drops = Table(
+    "ingest_drops",
+    metadata,
+    Column("tenant_id", ForeignKey("tenants.id"), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("reason", String(32), primary_key=True),
+    Column("count", BigInteger, nullable=False),
 )
 
 events = Table(
@@ -167,7 +227,9 @@ __all__ = [
     "event_types",
     "events",
     "idempotency_keys",
+    "ingest_drops",
     "metadata",
+    "page_views",
     "sessions",
     "submissions",
     "tenants",

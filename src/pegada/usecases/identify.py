@@ -89,7 +89,12 @@ def _finish(
     now = utcnow()
     if body.evento is not None:
         event_type = resolve_event_type(
-            conn, tenant, body.evento.tipo, code_text(body.evento.codTipo), field="evento.tipo"
+            conn,
+            tenant,
+            body.evento.tipo,
+            code_text(body.evento.codTipo),
+            id_field="evento.tipo",
+            code_field="evento.codTipo",
         )
         record_event(
             conn,

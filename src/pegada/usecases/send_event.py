@@ -41,7 +41,8 @@ def send_events(engine: Engine, body: SendEventBody) -> Any:
                     tenant,
                     item.eventType,
                     code_text(item.codEventType),
-                    field=f"event[{index}].eventType",
+                    id_field=f"event[{index}].eventType",
+                    code_field=f"event[{index}].codEventType",
                 )
                 placement = _placement(
                     conn, tenant, item.eventData, session, channel, f"event[{index}].eventData"
@@ -72,7 +73,12 @@ def send_event_v2(engine: Engine, body: SendEventV2Body) -> Any:
             now = utcnow()
             session = tracking_repo.ensure_session(conn, tenant.id, body.session_id, now)
             event_type = resolve_event_type(
-                conn, tenant, body.event.tipo, code_text(body.event.codTipo), field="event.tipo"
+                conn,
+                tenant,
+                body.event.tipo,
+                code_text(body.event.codTipo),
+                id_field="event.tipo",
+                code_field="event.codTipo",
             )
             record_event(
                 conn,
@@ -105,7 +111,12 @@ def register_event(engine: Engine, body: EventCadastroBody) -> Any:
             field="pessoa",
         )
         event_type = resolve_event_type(
-            conn, tenant, body.tipo, code_text(body.codTipo), field="tipo"
+            conn,
+            tenant,
+            body.tipo,
+            code_text(body.codTipo),
+            id_field="tipo",
+            code_field="codTipo",
         )
         event_id = record_event(
             conn, tenant, event_type, body, Placement(contact_id, None, channel.id), now=utcnow()

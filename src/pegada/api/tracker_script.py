@@ -1,0 +1,72 @@
+"""`GET /libs/RBTracking.min.js?rbclicod=HOSTCLIENT[&mm=1]`: the browser library, with its
+configuration (tenant code, manual mode, collector URL, privacy setting) written in.
+
+Baking the configuration in lets an unknown `rbclicod` yield a script that records nothing
+(`getHostClient()` returns ''), and lets the tenant's Do-Not-Track choice reach the browser
+without another request. Responses carry an ETag and a short max-age.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from functools import cache
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from pegada.api.collector import tracked_tenant
+from pegada.errors import NotFound
+
+SCRIPT_PATH = Path(__file__).resolve().parent.parent / "tracker" / "RBTracking.min.js"
+PLACEHOLDER = "__RBT_CONFIG__"
+_HOST_RE = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$")
+
+
+@cache
+def minified_source() -> str:
+    return SCRIPT_PATH.read_text(encoding="utf-8")
+
+
+def _base_url(request: Request) -> str:
+    configured = request.app.state.settings.public_url
+    if configured:
+        return str(configured).rstrip("/")
+    host = request.headers.get("host", "")
+    if not _HOST_RE.match(host):
+        host = (
+            f"{request.url.hostname}:{request.url.port}"
+            if request.url.port
+            else str(request.url.hostname)
+        )
+    return f"{request.url.scheme}://{host}"
+
+
+async def tracker_script(request: Request) -> Response:
+    code = request.query_params.get("rbclicod", "")
+    honor_dnt = True
+    try:
+        tenant = await tracked_tenant(request, code) if code else None
+    except NotFound:
+        tenant = None
+    if tenant is not None:
+        honor_dnt = tenant.honor_dnt
+    config = {
+        "h": tenant.host_client if tenant else "",
+        "m": 1 if request.query_params.get("mm") == "1" else 0,
+        "e": _base_url(request),
+        "d": 1 if honor_dnt else 0,
+    }
+    body = minified_source().replace(PLACEHOLDER, json.dumps(config, separators=(",", ":")), 1)
+    etag = '"' + hashlib.sha256(body.encode()).hexdigest()[:32] + '"'
+    headers = {
+        "ETag": etag,
+        "Cache-Control": "public, max-age=300",
+        "Access-Control-Allow-Origin": "*",
+        "X-Content-Type-Options": "nosniff",
+    }
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/javascript; charset=utf-8", headers=headers)

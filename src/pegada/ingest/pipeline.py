@@ -1,0 +1,115 @@
+"""The hit pipeline: named steps over one request's hits. A refused hit is a `Drop` with a
+reason (counted per tenant and day), never silently lost."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from pegada.attribution.rules import ChannelRules, Classification, Touch
+from pegada.ingest.payload import CollectBody, Hit
+from pegada.ingest.urls import campaign_params, ip_prefix, referrer_host, split_url
+from pegada.ingest.useragent import describe
+
+#: A queued hit may arrive days late; older or future client times are not trusted.
+_MAX_AGE = timedelta(days=7)
+_MAX_SKEW = timedelta(minutes=5)
+
+
+class DropReason(StrEnum):
+    BOT = "bot"
+    ORIGIN_REFUSED = "origin_refused"
+    DO_NOT_TRACK = "do_not_track"
+    BAD_URL = "bad_url"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    """What the HTTP request tells beyond the body."""
+
+    tenant_id: int
+    user_agent: str
+    ip: str | None
+    received_at: datetime
+
+
+@dataclass(slots=True)
+class PageView:
+    """An enriched hit, ready to be written (session resolved by the writer)."""
+
+    tenant_id: int
+    session_hash: str
+    seq: int
+    is_entry: bool  # a landing: campaign parameters or an outside referrer
+    classification: Classification
+    row: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Drop:
+    tenant_id: int
+    reason: DropReason
+    count: int = 1
+
+
+def occurred_at(hit: Hit, received_at: datetime) -> datetime:
+    client = datetime.fromtimestamp(hit.ts / 1000, UTC)
+    if received_at - _MAX_AGE <= client <= received_at + _MAX_SKEW:
+        return client
+    return received_at
+
+
+def process(
+    body: CollectBody, context: RequestContext, rules: ChannelRules, param_names: frozenset[str]
+) -> tuple[list[PageView], list[Drop]]:
+    device = describe(context.user_agent)
+    if device.is_bot:
+        return [], [Drop(context.tenant_id, DropReason.BOT, len(body.hits))]
+    views: list[PageView] = []
+    drops: list[Drop] = []
+    network = ip_prefix(context.ip)
+    for hit in body.hits:
+        split = split_url(hit.u)
+        if split is None:
+            drops.append(Drop(context.tenant_id, DropReason.BAD_URL))
+            continue
+        host, path, query = split
+        params = campaign_params(hit.lp, query, param_names)
+        ref_host = referrer_host(hit.r)
+        touch = Touch(params, ref_host, host)
+        classification = rules.classify(touch)
+        external = ref_host is not None and classification.referrer_kind != "none"
+        views.append(
+            PageView(
+                context.tenant_id,
+                body.s,
+                hit.q,
+                bool(params) or external,
+                classification,
+                {
+                    "seq": hit.q,
+                    "occurred_at": occurred_at(hit, context.received_at),
+                    "received_at": context.received_at,
+                    "url": hit.u,
+                    "host": host,
+                    "path": path,
+                    "title": hit.t or None,
+                    "referrer": hit.r or None,
+                    "referrer_host": ref_host,
+                    "utm": params or None,
+                    "device_type": device.device_type,
+                    "device_name": device.device_name,
+                    "os": device.os,
+                    "os_version": device.os_version,
+                    "browser": device.browser,
+                    "browser_version": device.browser_version,
+                    "screen": f"{hit.sw}x{hit.sh}" if hit.sw and hit.sh else None,
+                    "language": hit.l or None,
+                    "time_on_previous_ms": hit.p,
+                    "ip_prefix": network,
+                },
+            )
+        )
+    return views, drops

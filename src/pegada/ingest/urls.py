@@ -1,0 +1,52 @@
+"""Splitting page and referrer URLs, and reading campaign parameters, for enrichment."""
+
+from __future__ import annotations
+
+import ipaddress
+from urllib.parse import parse_qsl, urlsplit
+
+
+def split_url(url: str) -> tuple[str, str, dict[str, str]] | None:
+    """(host, path, query) of an http(s) URL; None when it is not one."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    query = dict(parse_qsl(parts.query, keep_blank_values=False)) if parts.query else {}
+    return parts.hostname, parts.path or "/", query
+
+
+def referrer_host(referrer: str) -> str | None:
+    if not referrer:
+        return None
+    try:
+        parts = urlsplit(referrer)
+    except ValueError:
+        return None
+    if parts.scheme in ("http", "https") and parts.hostname:
+        return parts.hostname
+    if parts.scheme == "android-app" and parts.hostname:
+        return parts.hostname  # e.g. android-app://com.google.android.gm
+    return None
+
+
+def campaign_params(
+    landing: dict[str, str] | None, query: dict[str, str], names: frozenset[str]
+) -> dict[str, str]:
+    """UTM parameters and click ids: the tracker's `lp` wins, else the page URL's query."""
+    source = landing if landing else query
+    return {key.lower(): value for key, value in source.items() if key.lower() in names and value}
+
+
+def ip_prefix(address: str | None) -> str | None:
+    """The network an IP belongs to (/24 for IPv4, /48 for IPv6), never the address."""
+    if not address:
+        return None
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    prefix = 24 if ip.version == 4 else 48
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))

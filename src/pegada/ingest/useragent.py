@@ -1,0 +1,99 @@
+"""User agent → device type and name, OS, browser; and bot detection.
+
+`ua-parser` (with its `ua-parser-rs` accelerator when installed) names the browser, OS and
+device; `crawlerdetect` recognises bots. Both results are cached per distinct user agent:
+real traffic repeats a few thousand strings, and crawlerdetect's big regex costs hundreds
+of microseconds a call. ua-parser does not say *what kind* of device it saw, so the type
+(phone, tablet, desktop, tv, console) is derived from its answer and a few UA tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from crawlerdetect import CrawlerDetect
+from ua_parser import parse
+
+_TV_TOKENS = (
+    "smart-tv",
+    "smarttv",
+    "hbbtv",
+    "web0s",
+    "webos.tv",
+    "crkey",
+    "appletv",
+    "bravia",
+    "roku",
+    "aftm",
+    "aftt",
+    "afts",
+    "googletv",
+    "android tv",
+    " tv ",
+)
+_CONSOLE_TOKENS = ("playstation", "xbox", "nintendo")
+_TABLET_DEVICES = ("ipad", "tablet", "kindle", "silk")
+_detector = CrawlerDetect()
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    is_bot: bool
+    device_type: str  # phone | tablet | desktop | tv | console | bot | unknown
+    device_name: str | None
+    os: str | None
+    os_version: str | None
+    browser: str | None
+    browser_version: str | None
+
+
+def _version(*parts: str | None) -> str | None:
+    kept = [p for p in parts if p]
+    return ".".join(kept) if kept else None
+
+
+def _kind(ua: str, device_family: str | None, os_family: str | None) -> str:
+    low = ua.lower()
+    family = (device_family or "").lower()
+    if any(token in low for token in _CONSOLE_TOKENS):
+        return "console"
+    if any(token in low for token in _TV_TOKENS) or family in ("chromecast",):
+        return "tv"
+    if any(token in family or token in low for token in _TABLET_DEVICES):
+        return "tablet"
+    if "mobile" in low or family == "iphone" or "phone" in low:
+        return "phone"
+    if os_family == "Android":
+        return "tablet"  # Android without the "Mobile" token is a tablet by convention
+    if os_family in ("Windows", "Mac OS X", "Linux", "Ubuntu", "Chrome OS", "Fedora", "macOS"):
+        return "desktop"
+    return "unknown"
+
+
+@lru_cache(maxsize=20_000)
+def is_bot(ua: str) -> bool:
+    return not ua.strip() or bool(_detector.isCrawler(ua))
+
+
+@lru_cache(maxsize=20_000)
+def describe(ua: str) -> Device:
+    if is_bot(ua):
+        return Device(True, "bot", None, None, None, None, None)
+    result = parse(ua)
+    agent, os, device = result.user_agent, result.os, result.device
+    device_family = device.family if device else None
+    if device_family == "Spider":
+        return Device(True, "bot", None, None, None, None, None)
+    name = None
+    if device is not None:
+        name = " ".join(p for p in (device.brand, device.model) if p) or device.family
+    return Device(
+        False,
+        _kind(ua, device_family, os.family if os else None),
+        name,
+        os.family if os else None,
+        _version(os.major, os.minor) if os else None,
+        agent.family if agent else None,
+        _version(agent.major, agent.minor) if agent else None,
+    )
