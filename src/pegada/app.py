@@ -9,16 +9,24 @@ from contextlib import asynccontextmanager
 from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from pegada import __version__
+from pegada.api.collector import collect, get_data
 from pegada.api.errors import on_http_error, on_pegada_error, on_unexpected
 from pegada.api.openapi import docs_routes
 from pegada.api.replies import json_response
 from pegada.api.routes import api_routes
+from pegada.api.tracker_script import tracker_script
+from pegada.attribution.rules import default_rules
 from pegada.errors import PegadaError
+from pegada.ingest.tenants import TenantDirectory
+from pegada.ingest.writer import HitWriter
+from pegada.ratelimit import Limiter
 from pegada.settings import Settings
 from pegada.storage.engine import build_engine
 
@@ -33,14 +41,40 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Starlette:
     owned = engine is None
     db = build_engine(settings) if engine is None else engine
 
+    rules = default_rules()
+
     @asynccontextmanager
-    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        yield
-        if owned:
-            db.dispose()
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        writer = HitWriter(db)
+        writer.start()
+        app.state.hit_writer = writer
+        try:
+            yield
+        finally:
+            await writer.stop()
+            if owned:
+                db.dispose()
 
     app = Starlette(
-        routes=[Route("/healthz", health), *api_routes(), *docs_routes()],
+        routes=[
+            Route("/healthz", health),
+            Route("/libs/RBTracking.min.js", tracker_script),
+            Route("/api/collect", collect, methods=["POST"]),
+            Route("/api/getData", get_data, methods=["POST"]),
+            *api_routes(),
+            *docs_routes(),
+        ],
+        middleware=[
+            # Browsers call the API from schools' sites; nothing relies on cookies, so any
+            # origin may read replies (tenants restrict hit origins themselves).
+            Middleware(
+                CORSMiddleware,
+                allow_origins=["*"],
+                allow_methods=["GET", "POST", "PATCH", "OPTIONS"],
+                allow_headers=["content-type"],
+                max_age=86400,
+            )
+        ],
         exception_handlers={
             PegadaError: on_pegada_error,
             HTTPException: on_http_error,
@@ -50,6 +84,9 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Starlette:
     )
     app.state.settings = settings
     app.state.engine = db
+    app.state.tenants = TenantDirectory(db)
+    app.state.limiter = Limiter(limit=settings.browser_requests_per_minute)
+    app.state.campaign_param_names = frozenset(rules.utm_params + rules.click_ids)
     return app
 
 

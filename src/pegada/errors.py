@@ -40,6 +40,12 @@ class AuthFailed(PegadaError):
     status = 401
 
 
+class Forbidden(PegadaError):
+    """Authenticated enough to be told no: an origin the tenant has not allowed."""
+
+    status = 403
+
+
 class NotFound(PegadaError):
     """A referenced thing (tenant, contact, event type) does not exist in this tenant."""
 

@@ -23,13 +23,14 @@ class Limiter:
     window_seconds: float = 60.0
     _windows: dict[str, tuple[float, int]] = field(default_factory=dict)
 
-    def check(self, key: str) -> None:
-        """Count one call for `key`; raise RateLimited past the limit in this window."""
+    def check(self, key: str, factor: int = 1) -> None:
+        """Count one call for `key`; raise RateLimited past `factor` × the limit in this
+        window (a network of many visitors gets a larger share than one session)."""
         now = time.monotonic()
         start, count = self._windows.get(key, (now, 0))
         if now - start >= self.window_seconds:
             start, count = now, 0
-        if count >= self.limit:
+        if count >= self.limit * factor:
             raise RateLimited(
                 "too many requests from this browser; try again in a minute",
                 {"session_id": "rate limited"},

@@ -52,6 +52,23 @@ class Settings:
             "doc": "Connections kept open per process (PostgreSQL only).",
         },
     )
+    public_url: str = field(
+        default="",
+        metadata={
+            "env": "PEGADA_PUBLIC_URL",
+            "doc": "Base URL browsers reach Pegada at, written into the tracker script (e.g. "
+            "`https://tracking.example.edu`); empty = taken from each request's Host header.",
+        },
+    )
+    browser_requests_per_minute: int = field(
+        default=30,
+        metadata={
+            "env": "PEGADA_BROWSER_REQUESTS_PER_MINUTE",
+            "min": 1,
+            "doc": "Calls without a token (a browser's sendData, sendEvent, getData) one "
+            "session may make per minute and process; an IP network gets four times as many.",
+        },
+    )
     auto_migrate: bool = field(
         default=True,
         metadata={

@@ -176,6 +176,20 @@ def authenticate(
     return tenant, Channel.from_row(row)
 
 
+def caller(
+    conn: Connection,
+    host_client: str,
+    origem: int | None,
+    token: str | None,
+    browser: bool,
+) -> tuple[Tenant, Channel | None]:
+    """Who is calling: a channel proven by origem + token, or (browser) the tenant's site,
+    with no channel and the lower trust that goes with it."""
+    if browser:
+        return get_tenant(conn, host_client), None
+    return authenticate(conn, host_client, origem, token)
+
+
 def create_event_type(
     conn: Connection,
     tenant: Tenant,

@@ -19,10 +19,11 @@ from pegada.api.errors import failure
 from pegada.api.replies import success
 from pegada.attribution.rules import default_rules
 from pegada.clock import utcnow
-from pegada.errors import InvalidInput, MalformedBody, NotFound
+from pegada.errors import Forbidden, InvalidInput, MalformedBody, NotFound
 from pegada.ingest.payload import CollectBody, GetDataBody
 from pegada.ingest.pipeline import Drop, DropReason, RequestContext, process
 from pegada.ingest.tenants import TenantDirectory, TrackedTenant
+from pegada.ingest.urls import ip_prefix
 from pegada.usecases.browser_data import session_data
 
 _NO_CONTENT_HEADERS = {"Cache-Control": "no-store"}
@@ -35,6 +36,24 @@ async def tracked_tenant(request: Request, host_client: str) -> TrackedTenant:
         tenant = await run_in_threadpool(directory.load, host_client)
     if tenant is None:
         raise NotFound(f"h: no tenant with code {host_client!r}", {"h": "unknown tenant"})
+    return tenant
+
+
+def from_browser(request: Request, payload: Any) -> bool:
+    """A tokenless call made by a page: browsers always send Origin on these requests. A
+    server that forgets its token (no Origin) still gets 401, not the lower trust level."""
+    return not payload.credentials_given() and request.headers.get("origin") is not None
+
+
+async def admit_browser(request: Request, host_client: str, session_hash: str) -> TrackedTenant:
+    """Origin allowed for the tenant, and within the per-session and per-network limits."""
+    tenant = await tracked_tenant(request, host_client)
+    if not tenant.allows_origin(request.headers.get("origin")):
+        raise Forbidden("origin: this site is not allowed to call Pegada", {"origin": "refused"})
+    limiter = request.app.state.limiter
+    limiter.check(f"s:{tenant.id}:{session_hash}")
+    network = ip_prefix(request.client.host if request.client else None)
+    limiter.check(f"n:{tenant.id}:{network}", factor=4)
     return tenant
 
 
@@ -62,7 +81,7 @@ async def collect(request: Request) -> Response:
     writer = request.app.state.hit_writer
     if not tenant.allows_origin(request.headers.get("origin")):
         await writer.submit([], [Drop(tenant.id, DropReason.ORIGIN_REFUSED, len(body.hits))])
-        return failure(403, "origin: this site is not allowed to send hits", {"origin": "refused"})
+        raise Forbidden("origin: this site is not allowed to send hits", {"origin": "refused"})
     if _opted_out(request, tenant):
         await writer.submit([], [Drop(tenant.id, DropReason.DO_NOT_TRACK, len(body.hits))])
         return Response(status_code=204, headers=_NO_CONTENT_HEADERS)
@@ -86,7 +105,6 @@ async def get_data(request: Request) -> Response:
     body: GetDataBody = _decode(await read_body(request, settings.max_body_bytes), GetDataBody)
     if not body.s:
         return failure(400, "Hash não enviado", {"s": "is required"})
-    tenant = await tracked_tenant(request, body.h)
-    request.app.state.limiter.check(f"getData:{tenant.id}:{body.s}")
+    tenant = await admit_browser(request, body.h, body.s)
     data = await run_in_threadpool(session_data, request.app.state.engine, tenant.id, body.s)
     return success(data)

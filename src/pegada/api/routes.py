@@ -10,6 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from pegada.api.body import read_payload
+from pegada.api.collector import admit_browser, from_browser
 from pegada.api.operations import OPERATIONS, Operation
 from pegada.api.replies import success
 
@@ -21,7 +22,12 @@ def _handler(operation: Operation) -> Callable[[Request], Awaitable[Response]]:
         payload, document = await read_payload(
             request, operation.body, settings.max_body_bytes, settings.max_json_depth
         )
-        dados = await run_in_threadpool(operation.run, request.app.state.engine, payload, document)
+        browser = operation.browser_ok and from_browser(request, payload)
+        if browser:
+            await admit_browser(request, payload.hostClient, payload.session_id)  # type: ignore[attr-defined]
+        dados = await run_in_threadpool(
+            operation.run, request.app.state.engine, payload, document, browser
+        )
         return success(dados)
 
     handle.__name__ = operation.path.strip("/").replace("/", "_")

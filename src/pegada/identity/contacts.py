@@ -18,11 +18,15 @@ from typing import Any
 from sqlalchemy import Connection, Row
 
 from pegada.errors import InvalidInput, NotFound
-from pegada.identity.profile import ContactInput, merge_profile
+from pegada.identity.profile import (
+    IDENTITY_FIELDS,
+    ContactInput,
+    given_fields,
+    merge_profile,
+    without_protected,
+)
 from pegada.storage import contacts_repo
 from pegada.storage.transact import RaceLost
-
-_KEY_FIELD = {"codigo": "codigo", "email": "emailPrincipal", "cpf": "cpf", "phone": "phone"}
 
 
 @dataclass
@@ -63,12 +67,18 @@ def upsert_contact(
     channel_id: int | None,
     substitute_id: str | None = None,
     explicit_id: int | None = None,
+    trusted: bool = True,
 ) -> UpsertResult:
+    """Create or update the contact these keys point to. `trusted` is False for a browser
+    form sent without a token: it may create a contact and add to one, but never changes a
+    field that an authenticated channel set (SPEC §4)."""
     keys = incoming.match_keys(substitute_id)
     row = find_contact(conn, tenant_id, keys, explicit_id=explicit_id)
     if row is None:
-        return _create(conn, tenant_id, incoming, keys, now=now, channel_id=channel_id)
-    return _update(conn, tenant_id, row, incoming, keys, now=now)
+        return _create(
+            conn, tenant_id, incoming, keys, now=now, channel_id=channel_id, trusted=trusted
+        )
+    return _update(conn, tenant_id, row, incoming, keys, now=now, trusted=trusted)
 
 
 def _columns(profile: dict[str, Any], phone: str | None) -> dict[str, Any]:
@@ -91,6 +101,7 @@ def _create(
     *,
     now: datetime,
     channel_id: int | None,
+    trusted: bool,
 ) -> UpsertResult:
     profile = merge_profile({}, incoming)
     contact_id = contacts_repo.insert_contact(
@@ -98,6 +109,7 @@ def _create(
         {
             "tenant_id": tenant_id,
             **_columns(profile, incoming.phone),
+            "crm_fields": sorted(given_fields(incoming)) if trusted else [],
             "created_channel_id": channel_id,
             "created_at": now,
             "updated_at": now,
@@ -123,15 +135,24 @@ def _update(
     keys: list[tuple[str, str]],
     *,
     now: datetime,
+    trusted: bool,
 ) -> UpsertResult:
     result = UpsertResult(int(row.id), created=False)
+    crm_fields = set(row.crm_fields)
     held_elsewhere: set[str] = set()
+    if trusted:
+        crm_fields |= given_fields(incoming)
+    else:
+        incoming, held_elsewhere = without_protected(incoming, crm_fields)
+        for kind in sorted(held_elsewhere):
+            result.notes.append(f"{IDENTITY_FIELDS[kind]} kept: set by an authenticated channel")
+        keys = [(kind, value) for kind, value in keys if kind not in held_elsewhere]
     for kind, value in sorted(keys):
         owner = contacts_repo.claim_key(conn, tenant_id, kind, value, result.contact_id, now)
         if owner != result.contact_id:
             held_elsewhere.add(kind)
             result.notes.append(
-                f"{_KEY_FIELD.get(kind, kind)} {value!r} belongs to contact {owner}; not moved"
+                f"{IDENTITY_FIELDS.get(kind, kind)} {value!r} belongs to contact {owner}; not moved"
             )
     owned = _claim_secondary(conn, tenant_id, result.contact_id, incoming, now, result)
     profile = merge_profile(
@@ -141,7 +162,10 @@ def _update(
     )
     phone = row.phone if "phone" in held_elsewhere or not incoming.phone else incoming.phone
     contacts_repo.update_contact(
-        conn, tenant_id, result.contact_id, {**_columns(profile, phone), "updated_at": now}
+        conn,
+        tenant_id,
+        result.contact_id,
+        {**_columns(profile, phone), "crm_fields": sorted(crm_fields), "updated_at": now},
     )
     return result
 

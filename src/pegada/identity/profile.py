@@ -9,7 +9,7 @@ Pure functions (no database), so the rules are unit-tested directly:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import msgspec
@@ -136,6 +136,43 @@ def normalize_contact(fields: ContactFields) -> ContactInput:
         if isinstance(incoming.scalars[name], str):
             incoming.scalars[name] = incoming.scalars[name].strip()
     return incoming
+
+
+#: The profile field behind each identity key.
+IDENTITY_FIELDS = {
+    "codigo": "codigo",
+    "email": "emailPrincipal",
+    "cpf": "cpf",
+    "phone": "telefonePrincipal",
+}
+
+
+def given_fields(incoming: ContactInput) -> set[str]:
+    """Names of the profile fields this input sets (custom fields and consents per key)."""
+    names = set(incoming.scalars)
+    names.update(field for key, field in IDENTITY_FIELDS.items() if getattr(incoming, key))
+    names.update(f"camposPersonalizados.{k}" for k, v in incoming.custom.items() if _present(v))
+    names.update(f"assinaturas.{c['id']}" for c in incoming.consents)
+    if incoming.place:
+        names.add("estadoCidade")
+    return names
+
+
+def without_protected(incoming: ContactInput, protected: set[str]) -> tuple[ContactInput, set[str]]:
+    """What a browser form may still change, and the identity keys it may not: fields an
+    authenticated channel set stay as that channel left them. Additive data (tags, secondary
+    e-mails and phones, new custom fields) still goes in."""
+    held = {key for key, field in IDENTITY_FIELDS.items() if field in protected}
+    restricted = replace(
+        incoming,
+        scalars={k: v for k, v in incoming.scalars.items() if k not in protected},
+        custom={
+            k: v for k, v in incoming.custom.items() if f"camposPersonalizados.{k}" not in protected
+        },
+        consents=[c for c in incoming.consents if f"assinaturas.{c['id']}" not in protected],
+        place={} if "estadoCidade" in protected else incoming.place,
+    )
+    return restricted, held
 
 
 def _append_unique(items: list[Any], new: list[Any], exclude: Any = None) -> list[Any]:

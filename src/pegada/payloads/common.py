@@ -50,6 +50,9 @@ class Credentials(msgspec.Struct, kw_only=True):
     origem: Origem | None = None
     token: Token | None = None
 
+    def credentials_given(self) -> bool:
+        return self.origem is not None or self.token is not None
+
 
 def code_text(value: str | int | None) -> str | None:
     """External codes as text, whichever JSON type they came in."""

@@ -67,6 +67,11 @@ class SendEventBody(Credentials, kw_only=True):
     session_id: ExternalId
     event_id: ExternalId | None = None
 
+    def credentials_given(self) -> bool:
+        return super().credentials_given() or any(
+            item.eventData.credentials_given() for item in self.event
+        )
+
 
 class SendEventV2Body(Credentials, kw_only=True):
     """`PATCH /api/v2/sendEvent`: one flat event in `event`."""
@@ -76,6 +81,9 @@ class SendEventV2Body(Credentials, kw_only=True):
     session_id: ExternalId
     event_id: ExternalId | None = None
     pageTitle: Annotated[str, Meta(max_length=1000)] | None = None
+
+    def credentials_given(self) -> bool:
+        return super().credentials_given() or self.event.credentials_given()
 
 
 class EventCadastroBody(EventFields, kw_only=True):

@@ -13,7 +13,7 @@ from pegada.identity.contacts import resolve_person
 from pegada.payloads.common import code_text
 from pegada.payloads.contact import DadosPessoaBody
 from pegada.payloads.event import EventTypeCadastroBody, EventTypeListBody
-from pegada.storage import contacts_repo, events_repo, tracking_repo
+from pegada.storage import contacts_repo, events_repo, hits_repo, tracking_repo
 from pegada.storage.engine import read_transaction
 from pegada.storage.transact import transact
 from pegada.tenancy import Tenant, authenticate, create_event_type, list_event_types
@@ -35,7 +35,8 @@ def contact_details(engine: Engine, body: DadosPessoaBody) -> Any:
 
 
 def contact_document(conn: Connection, tenant: Tenant, contact_id: int) -> dict[str, Any]:
-    """The contact as the API shows it: profile, sessions, events (oldest first)."""
+    """The contact as the API shows it: profile, sessions, events and page accesses
+    (oldest first)."""
     row = contacts_repo.contact_row(conn, tenant.id, contact_id)
     assert row is not None
     tz = tenant.timezone
@@ -63,6 +64,37 @@ def contact_document(conn: Connection, tenant: Tenant, contact_id: int) -> dict[
             }
             for e in events_repo.events_of(conn, tenant.id, contact_id)
         ],
+        "acessos": [
+            page_access(v, tz) for v in hits_repo.page_views_of(conn, tenant.id, contact_id)
+        ],
+    }
+
+
+def page_access(view: Any, tz: str) -> dict[str, Any]:
+    """One page access as the API shows it."""
+    return {
+        "url": view.url,
+        "titulo": view.title,
+        "momento": local_iso(view.occurred_at, tz),
+        "referrer": view.referrer,
+        "utm": view.utm or {},
+        "canal": view.channel_type,
+        "origem": view.source,
+        "midia": view.medium,
+        "campanha": view.campaign,
+        "dispositivo": {
+            "tipo": view.device_type,
+            "nome": view.device_name,
+            "sistema": view.os,
+            "sistemaVersao": view.os_version,
+            "navegador": view.browser,
+            "navegadorVersao": view.browser_version,
+            "tela": view.screen,
+            "idioma": view.language,
+        },
+        "tempoNaPaginaAnteriorMs": view.time_on_previous_ms,
+        "session_id": view.session_hash,
+        "sequencia": view.seq,
     }
 
 

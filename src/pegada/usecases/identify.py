@@ -17,27 +17,38 @@ from pegada.payloads.common import code_text
 from pegada.payloads.contact import ContactCadastroBody, ContactFields, IdentifyBody
 from pegada.storage import contacts_repo, tracking_repo
 from pegada.storage.transact import transact
-from pegada.tenancy import Channel, Tenant, authenticate, resolve_event_type
+from pegada.tenancy import Channel, Tenant, authenticate, caller, resolve_event_type
 
 
-def identify(engine: Engine, body: IdentifyBody, document: dict[str, Any], endpoint: str) -> Any:
+def identify(
+    engine: Engine,
+    body: IdentifyBody,
+    document: dict[str, Any],
+    endpoint: str,
+    *,
+    browser: bool = False,
+) -> Any:
+    """`browser`: the call came from a page without a token (SPEC §4 trust levels): it is
+    filed under the tenant's site, and never overwrites what an authenticated channel set."""
     incoming = normalize_contact(body)
 
     def work(conn: Connection) -> Any:
-        tenant, channel = authenticate(conn, body.hostClient, body.origem, body.token)
+        tenant, channel = caller(conn, body.hostClient, body.origem, body.token, browser)
         now = utcnow()
         result = upsert_contact(
             conn,
             tenant.id,
             incoming,
             now=now,
-            channel_id=channel.id,
+            channel_id=channel.id if channel else None,
             substitute_id=body.substitute_id,
             explicit_id=_explicit_id(body),
+            trusted=not browser,
         )
         session = tracking_repo.ensure_session(conn, tenant.id, body.session_id, now)
         result.notes += link_session(conn, tenant.id, session, result.contact_id, now)
-        _finish(conn, tenant, channel, body, document, endpoint, result, int(session.id))
+        source = f"browser:{endpoint}" if browser else endpoint
+        _finish(conn, tenant, channel, body, document, source, result, int(session.id))
         return {"id": str(result.contact_id)}
 
     return transact(engine, work)
@@ -78,7 +89,7 @@ def _explicit_id(body: ContactFields) -> int | None:
 def _finish(
     conn: Connection,
     tenant: Tenant,
-    channel: Channel,
+    channel: Channel | None,
     body: ContactFields,
     document: dict[str, Any],
     endpoint: str,
@@ -101,7 +112,7 @@ def _finish(
             tenant,
             event_type,
             body.evento,
-            Placement(result.contact_id, session_pk, channel.id),
+            Placement(result.contact_id, session_pk, channel.id if channel else None),
             now=now,
             field_prefix="evento.",
         )
@@ -111,7 +122,7 @@ def _finish(
             "tenant_id": tenant.id,
             "contact_id": result.contact_id,
             "session_id": session_pk,
-            "channel_id": channel.id,
+            "channel_id": channel.id if channel else None,
             "endpoint": endpoint,
             "payload": {k: v for k, v in document.items() if k != "token"},
             "notes": result.notes,

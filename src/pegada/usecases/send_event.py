@@ -18,16 +18,19 @@ from pegada.payloads.common import code_text
 from pegada.payloads.event import EventCadastroBody, EventFields, SendEventBody, SendEventV2Body
 from pegada.storage import tracking_repo
 from pegada.storage.transact import transact
-from pegada.tenancy import Channel, Tenant, authenticate, resolve_event_type
+from pegada.tenancy import Channel, Tenant, authenticate, caller, resolve_event_type
 from pegada.usecases.idempotency import once
 
 
-def send_events(engine: Engine, body: SendEventBody) -> Any:
-    """The seed's `event: [{eventType|codEventType, eventData}]`; replies the count."""
+def send_events(engine: Engine, body: SendEventBody, *, browser: bool = False) -> Any:
+    """The seed's `event: [{eventType|codEventType, eventData}]`; replies the count.
+    `browser`: sent by a page without a token, filed under the tenant's site."""
 
     def work(conn: Connection) -> Any:
         proofs = [
-            _authenticate_event(conn, body, item.eventData, where=f"event[{index}].eventData.")
+            _authenticate_event(
+                conn, body, item.eventData, where=f"event[{index}].eventData.", browser=browser
+            )
             for index, item in enumerate(body.event)
         ]
         tenant = proofs[0][0]
@@ -63,11 +66,13 @@ def send_events(engine: Engine, body: SendEventBody) -> Any:
     return transact(engine, work)
 
 
-def send_event_v2(engine: Engine, body: SendEventV2Body) -> Any:
+def send_event_v2(engine: Engine, body: SendEventV2Body, *, browser: bool = False) -> Any:
     """`event: {tipo|codTipo, …}` plus `session_id`; replies 1."""
 
     def work(conn: Connection) -> Any:
-        tenant, channel = _authenticate_event(conn, body, body.event, where="event.")
+        tenant, channel = _authenticate_event(
+            conn, body, body.event, where="event.", browser=browser
+        )
 
         def record() -> Any:
             now = utcnow()
@@ -127,9 +132,16 @@ def register_event(engine: Engine, body: EventCadastroBody) -> Any:
 
 
 def _authenticate_event(
-    conn: Connection, body: SendEventBody | SendEventV2Body, data: EventFields, *, where: str
-) -> tuple[Tenant, Channel]:
+    conn: Connection,
+    body: SendEventBody | SendEventV2Body,
+    data: EventFields,
+    *,
+    where: str,
+    browser: bool,
+) -> tuple[Tenant, Channel | None]:
     """Credentials travel inside the event (the seed) or beside it; inside wins."""
+    if browser:
+        return caller(conn, body.hostClient, None, None, browser=True)
     if data.token is not None or data.origem is not None:
         return authenticate(conn, body.hostClient, data.origem, data.token, where=where)
     if body.token is not None or body.origem is not None:
@@ -142,7 +154,7 @@ def _placement(
     tenant: Tenant,
     data: EventFields,
     session: Any,
-    channel: Channel,
+    channel: Channel | None,
     field: str,
 ) -> Placement:
     contact_id = session.contact_id
@@ -154,4 +166,4 @@ def _placement(
             code_text(data.pessoa.codigo),
             field=f"{field}.pessoa",
         )
-    return Placement(contact_id, int(session.id), channel.id)
+    return Placement(contact_id, int(session.id), channel.id if channel else None)
