@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from sqlalchemy import Engine
 from starlette.applications import Starlette
@@ -22,7 +23,7 @@ from pegada.api.openapi import docs_routes
 from pegada.api.replies import json_response
 from pegada.api.routes import api_routes
 from pegada.api.tracker_script import tracker_script
-from pegada.attribution.rules import default_rules
+from pegada.attribution.rules import ChannelRules, default_rules
 from pegada.errors import PegadaError
 from pegada.ingest.tenants import TenantDirectory
 from pegada.ingest.writer import HitWriter
@@ -41,7 +42,11 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Starlette:
     owned = engine is None
     db = build_engine(settings) if engine is None else engine
 
-    rules = default_rules()
+    rules = (
+        ChannelRules.load(Path(settings.channel_rules))
+        if settings.channel_rules
+        else (default_rules())
+    )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -86,7 +91,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Starlette:
     app.state.engine = db
     app.state.tenants = TenantDirectory(db)
     app.state.limiter = Limiter(limit=settings.browser_requests_per_minute)
-    app.state.campaign_param_names = frozenset(rules.utm_params + rules.click_ids)
+    app.state.rules = rules
     return app
 
 

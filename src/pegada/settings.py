@@ -69,6 +69,23 @@ class Settings:
             "session may make per minute and process; an IP network gets four times as many.",
         },
     )
+    channel_rules: str = field(
+        default="",
+        metadata={
+            "env": "PEGADA_CHANNEL_RULES",
+            "doc": "Path of a channel-rules JSON file (a copy of the built-in "
+            "attribution/channels.json, extended); empty = the built-in rules.",
+        },
+    )
+    forwarded_allow_ips: str = field(
+        default="127.0.0.1",
+        metadata={
+            "env": "PEGADA_FORWARDED_ALLOW_IPS",
+            "doc": "Comma-separated addresses of reverse proxies whose X-Forwarded-For / "
+            "X-Forwarded-Proto are believed (the visitor's network is read from them); "
+            "`*` trusts any.",
+        },
+    )
     auto_migrate: bool = field(
         default=True,
         metadata={

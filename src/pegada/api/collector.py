@@ -7,6 +7,7 @@ from `hostClient`, and a hit is acknowledged (204) only after it is committed by
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import msgspec
@@ -17,16 +18,17 @@ from starlette.responses import Response
 from pegada.api.body import explain, read_body
 from pegada.api.errors import failure
 from pegada.api.replies import success
-from pegada.attribution.rules import default_rules
 from pegada.clock import utcnow
 from pegada.errors import Forbidden, InvalidInput, MalformedBody, NotFound
 from pegada.ingest.payload import CollectBody, GetDataBody
 from pegada.ingest.pipeline import Drop, DropReason, RequestContext, process
 from pegada.ingest.tenants import TenantDirectory, TrackedTenant
 from pegada.ingest.urls import ip_prefix
+from pegada.ingest.writer import HitWriter
 from pegada.usecases.browser_data import session_data
 
 _NO_CONTENT_HEADERS = {"Cache-Control": "no-store"}
+log = logging.getLogger("pegada.ingest")
 
 
 async def tracked_tenant(request: Request, host_client: str) -> TrackedTenant:
@@ -74,25 +76,33 @@ def _opted_out(request: Request, tenant: TrackedTenant) -> bool:
     return tenant.honor_dnt and (headers.get("dnt") == "1" or headers.get("sec-gpc") == "1")
 
 
+async def _count_drop(writer: HitWriter, drop: Drop) -> None:
+    """Count a refusal; the reply does not depend on the count being stored."""
+    try:
+        await writer.submit([], [drop])
+    except Exception:
+        log.warning("drop of %d hits (%s) not counted", drop.count, drop.reason)
+
+
 async def collect(request: Request) -> Response:
     settings = request.app.state.settings
     body: CollectBody = _decode(await read_body(request, settings.max_body_bytes), CollectBody)
     tenant = await tracked_tenant(request, body.h)
     writer = request.app.state.hit_writer
     if not tenant.allows_origin(request.headers.get("origin")):
-        await writer.submit([], [Drop(tenant.id, DropReason.ORIGIN_REFUSED, len(body.hits))])
+        await _count_drop(writer, Drop(tenant.id, DropReason.ORIGIN_REFUSED, len(body.hits)))
         raise Forbidden("origin: this site is not allowed to send hits", {"origin": "refused"})
     if _opted_out(request, tenant):
-        await writer.submit([], [Drop(tenant.id, DropReason.DO_NOT_TRACK, len(body.hits))])
+        await _count_drop(writer, Drop(tenant.id, DropReason.DO_NOT_TRACK, len(body.hits)))
         return Response(status_code=204, headers=_NO_CONTENT_HEADERS)
     context = RequestContext(
         tenant.id,
         request.headers.get("user-agent", ""),
         request.client.host if request.client else None,
         utcnow(),
+        tenant.own_hosts,
     )
-    rules = default_rules()
-    views, drops = process(body, context, rules, request.app.state.campaign_param_names)
+    views, drops = process(body, context, request.app.state.rules)
     try:
         await writer.submit(views, drops)
     except Exception:

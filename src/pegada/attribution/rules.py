@@ -27,6 +27,9 @@ _KNOWN_CONDITIONS = {
     "referrer_kind",
     "any",
 }
+_MEDIUM_LISTS = ("paid_mediums", "display_mediums")
+#: sessions.channel_type and page_views.channel_type hold at most this many characters.
+_MAX_CHANNEL_LENGTH = 40
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,8 @@ class Touch:
     params: Mapping[str, str] = field(default_factory=dict)  # utm_* and click ids, lower keys
     referrer_host: str | None = None
     page_host: str | None = None
+    #: The tenant's other sites (cross-domain tracking): a referrer from one is internal.
+    internal_hosts: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -59,11 +64,12 @@ class ChannelRules:
         ]
         self.unknown_channel: str = document["unknown_channel"]
         self.lists: dict[str, set[str]] = {
-            name: {str(v).lower() for v in document[name]}
-            for name in ("paid_mediums", "display_mediums")
+            name: {str(v).lower() for v in document[name]} for name in _MEDIUM_LISTS
         }
         self.click_ids = [c.lower() for c in document["click_ids"]]
         self.utm_params = [u.lower() for u in document["utm_params"]]
+        #: Query parameters that carry attribution (UTM and click ids).
+        self.param_names = frozenset(self.utm_params + self.click_ids)
         self.source_kind: dict[str, str] = {}
         self.exact_hosts: dict[str, tuple[str, str]] = {}
         self.wildcard_labels: dict[str, tuple[str, str]] = {}
@@ -115,7 +121,7 @@ class ChannelRules:
         medium = params.get("utm_medium", "").lower() or None
         referrer_kind = "none"
         referrer_name = None
-        if touch.referrer_host and not _same_site(touch.referrer_host, touch.page_host):
+        if touch.referrer_host and not _internal(touch):
             mapped = self.referrer_source(touch.referrer_host)
             referrer_kind = mapped[1] if mapped else "other"
             referrer_name = mapped[0] if mapped else _bare(touch.referrer_host)
@@ -140,8 +146,12 @@ def _bare(host: str) -> str:
     return host[4:] if host.startswith("www.") else host
 
 
-def _same_site(referrer_host: str, page_host: str | None) -> bool:
-    return page_host is not None and _bare(referrer_host) == _bare(page_host)
+def _internal(touch: Touch) -> bool:
+    assert touch.referrer_host is not None
+    host = _bare(touch.referrer_host)
+    if touch.page_host is not None and host == _bare(touch.page_host):
+        return True
+    return host in touch.internal_hosts
 
 
 def _holds(when: dict[str, Any], facts: dict[str, Any], rules: ChannelRules) -> bool:
@@ -164,7 +174,15 @@ def _holds(when: dict[str, Any], facts: dict[str, Any], rules: ChannelRules) -> 
 
 
 def _validate(document: dict[str, Any]) -> None:
-    for key in ("version", "rules", "sources", "unknown_channel", "click_ids", "utm_params"):
+    for key in (
+        "version",
+        "rules",
+        "sources",
+        "unknown_channel",
+        "click_ids",
+        "utm_params",
+        *_MEDIUM_LISTS,
+    ):
         if key not in document:
             raise ValueError(f"channel rules: missing {key!r}")
 
@@ -172,12 +190,27 @@ def _validate(document: dict[str, Any]) -> None:
         for name, value in when.items():
             if name not in _KNOWN_CONDITIONS:
                 raise ValueError(f"channel rules: unknown condition {name!r} in {where}")
+            if name == "medium_in_list" and value not in _MEDIUM_LISTS:
+                # Would otherwise fail on every classified hit, not when the file is loaded.
+                raise ValueError(f"channel rules: unknown medium list {value!r} in {where}")
             if name == "any":
                 for index, option in enumerate(value):
                     check(option, f"{where}.any[{index}]")
 
     for index, rule in enumerate(document["rules"]):
-        check(rule.get("when", {}), f"rules[{index}] ({rule.get('channel')})")
+        channel = rule.get("channel")
+        where = f"rules[{index}] ({channel})"
+        if not isinstance(channel, str) or not 0 < len(channel) <= _MAX_CHANNEL_LENGTH:
+            raise ValueError(
+                f"channel rules: {where} needs a channel name of 1 to "
+                f"{_MAX_CHANNEL_LENGTH} characters"
+            )
+        if not isinstance(rule.get("when"), dict):
+            raise ValueError(f"channel rules: {where} has no 'when' object")
+        check(rule["when"], where)
+    for name, source in document["sources"].items():
+        if "kind" not in source:
+            raise ValueError(f"channel rules: source {name!r} has no 'kind'")
 
 
 @lru_cache(maxsize=1)

@@ -27,7 +27,9 @@ class Hit(msgspec.Struct, kw_only=True):
     sw: Annotated[int, Meta(ge=0, le=100_000)] | None = None
     sh: Annotated[int, Meta(ge=0, le=100_000)] | None = None
     l: Annotated[str, Meta(max_length=35, description="Browser language")] = ""  # noqa: E741
-    p: Annotated[int, Meta(ge=0, description="Ms spent on the previous page")] | None = None
+    p: (
+        Annotated[int, Meta(ge=0, le=2**53 - 1, description="Ms spent on the previous page")] | None
+    ) = None
     lp: dict[Annotated[str, Meta(max_length=32)], Annotated[str, Meta(max_length=512)]] | None = (
         None
     )

@@ -10,7 +10,13 @@ from typing import Any
 
 from pegada.attribution.rules import ChannelRules, Classification, Touch
 from pegada.ingest.payload import CollectBody, Hit
-from pegada.ingest.urls import campaign_params, ip_prefix, referrer_host, split_url
+from pegada.ingest.urls import (
+    campaign_params,
+    ip_prefix,
+    referrer_host,
+    split_url,
+    without_userinfo,
+)
 from pegada.ingest.useragent import describe
 
 #: A queued hit may arrive days late; older or future client times are not trusted.
@@ -33,6 +39,7 @@ class RequestContext:
     user_agent: str
     ip: str | None
     received_at: datetime
+    internal_hosts: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)
@@ -55,14 +62,18 @@ class Drop:
 
 
 def occurred_at(hit: Hit, received_at: datetime) -> datetime:
-    client = datetime.fromtimestamp(hit.ts / 1000, UTC)
-    if received_at - _MAX_AGE <= client <= received_at + _MAX_SKEW:
-        return client
+    # Compared as whole milliseconds first: an absurd `ts` (any size JSON allows) must fall
+    # back to the server's time, not overflow datetime.
+    now_ms = int(received_at.timestamp() * 1000)
+    oldest = now_ms - _MAX_AGE // timedelta(milliseconds=1)
+    newest = now_ms + _MAX_SKEW // timedelta(milliseconds=1)
+    if oldest <= hit.ts <= newest:
+        return datetime.fromtimestamp(hit.ts / 1000, UTC)
     return received_at
 
 
 def process(
-    body: CollectBody, context: RequestContext, rules: ChannelRules, param_names: frozenset[str]
+    body: CollectBody, context: RequestContext, rules: ChannelRules
 ) -> tuple[list[PageView], list[Drop]]:
     device = describe(context.user_agent)
     if device.is_bot:
@@ -71,14 +82,15 @@ def process(
     drops: list[Drop] = []
     network = ip_prefix(context.ip)
     for hit in body.hits:
-        split = split_url(hit.u)
+        url, referrer = without_userinfo(hit.u), without_userinfo(hit.r)
+        split = split_url(url)
         if split is None:
             drops.append(Drop(context.tenant_id, DropReason.BAD_URL))
             continue
         host, path, query = split
-        params = campaign_params(hit.lp, query, param_names)
-        ref_host = referrer_host(hit.r)
-        touch = Touch(params, ref_host, host)
+        params = campaign_params(hit.lp, query, rules.param_names)
+        ref_host = referrer_host(referrer)
+        touch = Touch(params, ref_host, host, context.internal_hosts)
         classification = rules.classify(touch)
         external = ref_host is not None and classification.referrer_kind != "none"
         views.append(
@@ -92,11 +104,11 @@ def process(
                     "seq": hit.q,
                     "occurred_at": occurred_at(hit, context.received_at),
                     "received_at": context.received_at,
-                    "url": hit.u,
+                    "url": url,
                     "host": host,
                     "path": path,
                     "title": hit.t or None,
-                    "referrer": hit.r or None,
+                    "referrer": referrer or None,
                     "referrer_host": ref_host,
                     "utm": params or None,
                     "device_type": device.device_type,

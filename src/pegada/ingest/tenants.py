@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from pegada.ingest.urls import site_host
 from pegada.storage import tenancy_repo
 from pegada.storage.engine import read_transaction
 
@@ -23,6 +24,8 @@ class TrackedTenant:
     timezone: str
     honor_dnt: bool
     allowed_origins: frozenset[str]
+    #: Hosts of the allowed origins, without "www.": the tenant's own sites.
+    own_hosts: frozenset[str] = frozenset()
 
     def allows_origin(self, origin: str | None) -> bool:
         """Any origin until the tenant lists some; then only those (and no Origin header
@@ -52,12 +55,14 @@ class TenantDirectory:
             with read_transaction(self._engine) as conn:
                 row = tenancy_repo.tenant_by_host_client(conn, host_client)
             if row is not None:
+                origins = frozenset(o.rstrip("/").lower() for o in row.allowed_origins)
                 tenant = TrackedTenant(
                     row.id,
                     row.host_client,
                     row.timezone,
                     bool(row.honor_dnt),
-                    frozenset(o.rstrip("/").lower() for o in row.allowed_origins),
+                    origins,
+                    frozenset(filter(None, (site_host(o) for o in origins))),
                 )
         if len(self._entries) > 10_000:
             self._entries.clear()

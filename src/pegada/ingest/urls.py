@@ -48,5 +48,32 @@ def ip_prefix(address: str | None) -> str | None:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return None
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # ::ffff:a.b.c.d from a dual-stack listener is an IPv4 client
     prefix = 24 if ip.version == 4 else 48
     return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+
+
+def site_host(url: str) -> str | None:
+    """The host of an origin or URL, lower-case and without a leading "www."."""
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return None
+    if not host:
+        return None
+    return host[4:] if host.startswith("www.") else host
+
+
+def without_userinfo(url: str) -> str:
+    """The URL without `user:password@`: credentials in a link are never stored."""
+    if "@" not in url:
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.username is None and parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    return parts._replace(netloc=netloc).geturl()

@@ -88,12 +88,19 @@ def describe(ua: str) -> Device:
     name = None
     if device is not None:
         name = " ".join(p for p in (device.brand, device.model) if p) or device.family
+    kind = _kind(ua, device_family, os.family if os else None)
+    browser = agent.family if agent else None
+    browser_version = _version(agent.major, agent.minor) if agent else None
+    if browser == "Apple Mail" and kind in ("console", "tv"):
+        # ua-parser's guess for a bare "AppleWebKit/… (KHTML, like Gecko)", as a
+        # PlayStation sends: no mail app runs there, the browser is just not named.
+        browser = browser_version = None
     return Device(
         False,
-        _kind(ua, device_family, os.family if os else None),
+        kind,
         name,
         os.family if os else None,
         _version(os.major, os.minor) if os else None,
-        agent.family if agent else None,
-        _version(agent.major, agent.minor) if agent else None,
+        browser,
+        browser_version,
     )

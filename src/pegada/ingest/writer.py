@@ -74,20 +74,41 @@ class HitWriter:
         return taken
 
     async def _write(self, batch: list[_Pending]) -> None:
+        """One transaction for the batch; if it fails, each request again on its own, so a
+        bad row fails only its own request and not everyone who shared the commit."""
+        try:
+            await self._commit(batch)
+        except Exception as exc:
+            if len(batch) == 1:
+                log.warning("hit batch not written: %s", exc)
+                _settle(batch, exc)
+                return
+            for item in batch:
+                try:
+                    await self._commit([item])
+                except Exception as single:
+                    log.warning("hits of one request not written: %s", single)
+                    _settle([item], single)
+                    continue
+                _settle([item], None)
+            return
+        _settle(batch, None)
+
+    async def _commit(self, batch: list[_Pending]) -> None:
         views = [view for item in batch for view in item[0]]
         drops = [drop for item in batch for drop in item[1]]
-        try:
-            await to_thread.run_sync(self._write_sync, views, drops)
-        except Exception as exc:
-            log.warning("hit batch of %d not written: %s", len(views), exc)
-            for _, _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        for _, _, future in batch:
-            if not future.done():
-                future.set_result(None)
+        await to_thread.run_sync(self._write_sync, views, drops)
 
     def _write_sync(self, views: list[PageView], drops: list[Drop]) -> None:
         with write_transaction(self._engine) as conn:
             write_batch(conn, views, drops, utcnow())
+
+
+def _settle(batch: list[_Pending], error: Exception | None) -> None:
+    for _, _, future in batch:
+        if future.done():
+            continue
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)

@@ -7,12 +7,29 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, select, tuple_
+from sqlalchemy import Connection, Row, String, bindparam, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
 from pegada.ingest.pipeline import Drop, PageView
 from pegada.storage.dialect import insert_ignoring_conflicts
 from pegada.storage.tables import ingest_drops, page_views, sessions
+
+#: Text columns of page_views and their sizes. Derived values (host, path, source, medium,
+#: browser version from a crafted user agent…) can be longer than the column while the hit
+#: itself is valid; PostgreSQL would refuse the whole batch, so they are cut to fit.
+_TEXT_LIMITS = {
+    column.name: column.type.length
+    for column in page_views.columns
+    if isinstance(column.type, String) and column.type.length
+}
+
+
+def _fitted(row: dict[str, Any]) -> dict[str, Any]:
+    for name, limit in _TEXT_LIMITS.items():
+        value = row.get(name)
+        if isinstance(value, str) and len(value) > limit:
+            row[name] = value[:limit]
+    return row
 
 
 def _ensure_sessions(
@@ -58,7 +75,7 @@ def _write_views(conn: Connection, views: list[PageView], now: datetime) -> None
                 current[key] = changed[session.id] = c.channel
         else:
             row.update(channel_type=current[key], source=None, medium=None, campaign=None)
-        rows.append(row)
+        rows.append(_fitted(row))
     conn.execute(
         insert_ignoring_conflicts(conn, page_views, ["tenant_id", "session_id", "host", "seq"]),
         rows,

@@ -126,18 +126,23 @@
     var send = async (x, beacon) => {
       try {
         var body = JSON.stringify(x.b);
-        if (beacon && n.sendBeacon && n.sendBeacon(c.e + x.a, new Blob([body], { type: 'text/plain' }))) return;
+        // A beaconed entry counts as in flight for the rest of this page: visibilitychange
+        // and pagehide of one unload do not beacon it twice (it stays queued for the next page).
         x.i.map((i) => (flying[i] = 1));
+        if (beacon && n.sendBeacon && n.sendBeacon(c.e + x.a, new Blob([body], { type: 'text/plain' }))) return;
         var [r, j] = await post(x.a, body);
         x.i.map((i) => {
           settle(cbs[i], r, j);
-          delete flying[i];
           delete cbs[i];
         });
         if (r && r < 500 && r != 408 && r != 429) {
           backoff = 0;
           drop((e) => x.i.includes(e.i));
         } else {
+          // In flight until the next task: an unload rejects this page's keepalive fetches
+          // (Chromium: "Failed to fetch") although the browser still delivers them, and the
+          // pagehide / visibilitychange handlers of that same task must not beacon them again.
+          setTimeout(T(() => x.i.map((i) => delete flying[i])));
           clearTimeout(retryTimer);
           retryTimer = setTimeout(T(flush), 1e3 << (backoff < 7 ? ++backoff : backoff)); // 2 s .. 128 s
         }
