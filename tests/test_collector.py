@@ -28,6 +28,7 @@ from pegada.storage.tables import (
     page_views,
     sessions,
     tenants,
+    visits,
 )
 from tests.conftest import SEED_HOST_CLIENT, SeedTenant
 from tests.servers import running_server
@@ -848,7 +849,8 @@ def test_internal_pages_inherit_the_landing_channel_until_a_new_landing(
         "Busca orgânica",
     ]
     with engine.connect() as conn:
-        assert conn.execute(select(sessions.c.channel_type)).scalar_one() == "Busca orgânica"
+        open_visit = select(visits.c.channel_type).where(visits.c.id == sessions.c.open_visit_id)
+        assert conn.execute(open_visit).scalar_one() == "Busca orgânica"
     contact_id = identify(client, seed_tenant, SESSION, emailPrincipal="eva@example.com")
     assert [a["canal"] for a in accesses(client, seed_tenant, contact_id)] == [
         "Mídia paga",

@@ -8,6 +8,7 @@ from `hostClient`, and a hit is acknowledged (204) only after it is committed by
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 import msgspec
@@ -101,6 +102,8 @@ async def collect(request: Request) -> Response:
         request.client.host if request.client else None,
         utcnow(),
         tenant.own_hosts,
+        tenant.timezone,
+        timedelta(minutes=tenant.visit_idle_minutes),
     )
     views, drops = process(body, context, request.app.state.rules)
     try:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pegada.attribution.rules import ChannelRules, Classification, Touch
 from pegada.ingest.payload import CollectBody, Hit
@@ -40,6 +41,8 @@ class RequestContext:
     ip: str | None
     received_at: datetime
     internal_hosts: frozenset[str] = frozenset()
+    timezone: str = "America/Sao_Paulo"
+    visit_idle: timedelta = timedelta(minutes=30)
 
 
 @dataclass(slots=True)
@@ -52,6 +55,8 @@ class PageView:
     is_entry: bool  # a landing: campaign parameters or an outside referrer
     classification: Classification
     row: dict[str, Any]
+    zone: ZoneInfo
+    visit_idle: timedelta
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +86,7 @@ def process(
     views: list[PageView] = []
     drops: list[Drop] = []
     network = ip_prefix(context.ip)
+    zone = ZoneInfo(context.timezone)
     for hit in body.hits:
         url, referrer = without_userinfo(hit.u), without_userinfo(hit.r)
         split = split_url(url)
@@ -122,6 +128,8 @@ def process(
                     "time_on_previous_ms": hit.p,
                     "ip_prefix": network,
                 },
+                zone,
+                context.visit_idle,
             )
         )
     return views, drops

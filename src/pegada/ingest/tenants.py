@@ -24,6 +24,7 @@ class TrackedTenant:
     timezone: str
     honor_dnt: bool
     allowed_origins: frozenset[str]
+    visit_idle_minutes: int = 30
     #: Hosts of the allowed origins, without "www.": the tenant's own sites.
     own_hosts: frozenset[str] = frozenset()
 
@@ -62,6 +63,7 @@ class TenantDirectory:
                     row.timezone,
                     bool(row.honor_dnt),
                     origins,
+                    int(row.visit_idle_minutes),
                     frozenset(filter(None, (site_host(o) for o in origins))),
                 )
         if len(self._entries) > 10_000:

@@ -17,9 +17,9 @@ from anyio import to_thread
 from sqlalchemy import Engine
 
 from pegada.clock import utcnow
+from pegada.ingest.commit import write_batch
 from pegada.ingest.pipeline import Drop, PageView
 from pegada.storage.engine import write_transaction
-from pegada.storage.hits_repo import write_batch
 
 log = logging.getLogger("pegada.ingest")
 

@@ -99,3 +99,12 @@ def submissions_of_session(conn: Connection, tenant_id: int, session_hash: str) 
             .order_by(submissions.c.created_at, submissions.c.id)
         )
     )
+
+
+def record_conversion(
+    conn: Connection, tenant_id: int, contact_id: int, session_pk: int, at: datetime
+) -> None:
+    """The latest identify of the contact: its session and moment (for the last touch)."""
+    update_contact(
+        conn, tenant_id, contact_id, {"converted_session_id": session_pk, "converted_at": at}
+    )

@@ -7,86 +7,90 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, String, bindparam, select, tuple_
+from sqlalchemy import Connection, Row, String, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
-from pegada.ingest.pipeline import Drop, PageView
+from pegada.ingest.pipeline import Drop
 from pegada.storage.dialect import insert_ignoring_conflicts
-from pegada.storage.tables import ingest_drops, page_views, sessions
+from pegada.storage.tables import ingest_drops, page_views, sessions, visits
 
-#: Text columns of page_views and their sizes. Derived values (host, path, source, medium,
+
+#: Text columns and their sizes. Derived values (host, path, source, medium,
 #: browser version from a crafted user agent…) can be longer than the column while the hit
 #: itself is valid; PostgreSQL would refuse the whole batch, so they are cut to fit.
-_TEXT_LIMITS = {
-    column.name: column.type.length
-    for column in page_views.columns
-    if isinstance(column.type, String) and column.type.length
-}
+def _text_limits(table: Any) -> dict[str, int]:
+    return {
+        column.name: column.type.length
+        for column in table.columns
+        if isinstance(column.type, String) and column.type.length
+    }
 
 
-def _fitted(row: dict[str, Any]) -> dict[str, Any]:
-    for name, limit in _TEXT_LIMITS.items():
+_TEXT_LIMITS = _text_limits(page_views)
+_VISIT_TEXT_LIMITS = _text_limits(visits)
+
+
+def _fit(row: dict[str, Any], limits: dict[str, int]) -> dict[str, Any]:
+    for name, limit in limits.items():
         value = row.get(name)
         if isinstance(value, str) and len(value) > limit:
             row[name] = value[:limit]
     return row
 
 
-def _ensure_sessions(
+def _fitted(row: dict[str, Any]) -> dict[str, Any]:
+    return _fit(row, _TEXT_LIMITS)
+
+
+def fitted_visit(row: dict[str, Any]) -> dict[str, Any]:
+    return _fit(row, _VISIT_TEXT_LIMITS)
+
+
+def ensure_sessions(
     conn: Connection, keys: set[tuple[int, str]], now: datetime
 ) -> dict[tuple[int, str], Any]:
+    """(tenant, hash) → session row (id, open_visit_id, contact_id), created if new."""
     conn.execute(
         insert_ignoring_conflicts(conn, sessions, ["tenant_id", "session_hash"]),
         [{"tenant_id": t, "session_hash": h, "created_at": now} for t, h in sorted(keys)],
     )
     rows = conn.execute(
         select(
-            sessions.c.id, sessions.c.tenant_id, sessions.c.session_hash, sessions.c.channel_type
+            sessions.c.id,
+            sessions.c.tenant_id,
+            sessions.c.session_hash,
+            sessions.c.open_visit_id,
+            sessions.c.contact_id,
         ).where(tuple_(sessions.c.tenant_id, sessions.c.session_hash).in_(sorted(keys)))
     )
     return {(row.tenant_id, row.session_hash): row for row in rows}
 
 
-def write_batch(conn: Connection, views: list[PageView], drops: list[Drop], now: datetime) -> None:
-    if views:
-        _write_views(conn, views, now)
-    if drops:
-        count_drops(conn, drops, now)
-
-
-def _write_views(conn: Connection, views: list[PageView], now: datetime) -> None:
-    session_rows = _ensure_sessions(conn, {(v.tenant_id, v.session_hash) for v in views}, now)
-    current = {key: row.channel_type for key, row in session_rows.items()}
-    changed: dict[int, str] = {}
-    rows = []
-    ordered = sorted(
-        views, key=lambda v: (v.tenant_id, v.session_hash, v.row["occurred_at"], v.seq)
+def stored_hit_keys(
+    conn: Connection, keys: set[tuple[int, int, str, int]]
+) -> set[tuple[int, int, str, int]]:
+    """Which (tenant, session id, host, seq) of `keys` are already stored (resent hits)."""
+    if not keys:
+        return set()
+    rows = conn.execute(
+        select(
+            page_views.c.tenant_id, page_views.c.session_id, page_views.c.host, page_views.c.seq
+        ).where(
+            tuple_(
+                page_views.c.tenant_id, page_views.c.session_id, page_views.c.host, page_views.c.seq
+            ).in_(sorted(keys))
+        )
     )
-    for view in ordered:
-        key = (view.tenant_id, view.session_hash)
-        session = session_rows[key]
-        row = dict(view.row, tenant_id=view.tenant_id, session_id=session.id)
-        if view.is_entry or current[key] is None:
-            c = view.classification
-            row.update(
-                channel_type=c.channel, source=c.source, medium=c.medium, campaign=c.campaign
-            )
-            if current[key] != c.channel:
-                current[key] = changed[session.id] = c.channel
-        else:
-            row.update(channel_type=current[key], source=None, medium=None, campaign=None)
-        rows.append(_fitted(row))
+    return {(r.tenant_id, r.session_id, r.host, r.seq) for r in rows}
+
+
+def insert_page_views(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
     conn.execute(
         insert_ignoring_conflicts(conn, page_views, ["tenant_id", "session_id", "host", "seq"]),
-        rows,
+        [_fitted(row) for row in rows],
     )
-    if changed:
-        conn.execute(
-            sessions.update()
-            .where(sessions.c.id == bindparam("sid"))
-            .values(channel_type=bindparam("channel")),
-            [{"sid": sid, "channel": channel} for sid, channel in changed.items()],
-        )
 
 
 def count_drops(conn: Connection, drops: Iterable[Drop], now: datetime) -> None:

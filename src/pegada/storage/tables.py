@@ -46,6 +46,8 @@ tenants = Table(
     Column("timezone", String(64), nullable=False, server_default="America/Sao_Paulo"),
     # Privacy: honour Do Not Track / Global Privacy Control in the tracker (default on).
     Column("honor_dnt", Boolean, nullable=False, server_default=true()),
+    # Minutes without a hit after which the next hit starts a new visit.
+    Column("visit_idle_minutes", Integer, nullable=False, server_default="30"),
     # Origins allowed to send page hits; empty = any origin.
     Column("allowed_origins", JSONDocument, nullable=False, server_default="[]"),
     Column("created_at", UTCDateTime, nullable=False),
@@ -97,6 +99,17 @@ contacts = Table(
     # them (SPEC §4 trust levels).
     Column("crm_fields", JSONDocument, nullable=False, server_default="[]"),
     Column("created_channel_id", ForeignKey("channels.id"), nullable=True),
+    # Attribution (SPEC §6): the first visit ever, and the visit in which it converted.
+    Column("first_touch", JSONDocument, nullable=True),
+    Column("last_touch", JSONDocument, nullable=True),
+    Column("first_channel", String(40), nullable=True),
+    # The identify that made this contact: its session and moment (for the last touch).
+    Column("converted_session_id", BigInteger, nullable=True),
+    Column("converted_at", UTCDateTime, nullable=True),
+    # Set on the contact that was merged into another one (kept for unmerge).
+    Column("merged_into", BigInteger, nullable=True),
+    # Lower-case, accent-free name / e-mail / CPF / phone, for search.
+    Column("search_text", String(1024), nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Index(None, "tenant_id", "created_at"),
@@ -123,8 +136,10 @@ sessions = Table(
     Column("contact_id", ForeignKey("contacts.id"), nullable=True, index=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("identified_at", UTCDateTime, nullable=True),
-    # The channel type of the session's latest landing; internal page views inherit it.
-    Column("channel_type", String(40), nullable=True),
+    # The visit later hits of this session extend (journeys/visits.py decides).
+    Column("open_visit_id", BigInteger, nullable=True),
+    # How many other contacts this one browser tried to identify as (flood bound).
+    Column("identity_claims", Integer, nullable=False, server_default="0"),
     UniqueConstraint("tenant_id", "session_hash"),
 )
 
@@ -137,6 +152,7 @@ page_views = Table(
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("tenant_id", ForeignKey("tenants.id"), nullable=False),
     Column("session_id", ForeignKey("sessions.id"), nullable=False),
+    Column("visit_id", BigInteger, nullable=True, index=True),
     Column("seq", Integer, nullable=False),
     Column("occurred_at", UTCDateTime, nullable=False),
     Column("received_at", UTCDateTime, nullable=False),
@@ -166,6 +182,50 @@ page_views = Table(
     Index(None, "session_id", "occurred_at"),
 )
 
+# Visits: a session's hits grouped by journeys/visits.py, with the landing's attribution.
+visits = Table(
+    "visits",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("tenant_id", ForeignKey("tenants.id"), nullable=False),
+    Column("session_id", ForeignKey("sessions.id"), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime, nullable=False),
+    Column("local_day", Date, nullable=False),
+    Column("page_count", Integer, nullable=False),
+    Column("landing_url", String(4096), nullable=False),
+    Column("landing_host", String(255), nullable=False),
+    Column("landing_path", String(2048), nullable=False),
+    Column("exit_url", String(4096), nullable=False),
+    Column("referrer", String(4096), nullable=True),
+    Column("referrer_host", String(255), nullable=True),
+    Column("utm", JSONDocument, nullable=True),
+    Column("channel_type", String(40), nullable=False),
+    Column("source", String(255), nullable=True),
+    Column("medium", String(255), nullable=True),
+    Column("campaign", String(512), nullable=True),
+    Column("device_type", String(16), nullable=True),
+    Column("os", String(64), nullable=True),
+    Column("browser", String(64), nullable=True),
+    Column("rules_version", Integer, nullable=False),
+    Index(None, "tenant_id", "local_day"),
+    Index(None, "session_id", "started_at"),
+)
+
+# Two contacts found to be one person: what moved, why, when; enough to undo it.
+contact_merges = Table(
+    "contact_merges",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("tenant_id", ForeignKey("tenants.id"), nullable=False),
+    Column("survivor_id", ForeignKey("contacts.id"), nullable=False, index=True),
+    Column("merged_id", ForeignKey("contacts.id"), nullable=False, index=True),
+    Column("reason", String(300), nullable=False),
+    Column("snapshot", JSONDocument, nullable=False),
+    Column("merged_at", UTCDateTime, nullable=False),
+    Column("unmerged_at", UTCDateTime, nullable=True),
+)
+
 # Hits that were not stored, counted per tenant, day and reason ("never silent").
 ingest_drops = Table(
     "ingest_drops",
@@ -185,6 +245,9 @@ events = Table(
     Column("contact_id", ForeignKey("contacts.id"), nullable=True, index=True),
     Column("session_id", ForeignKey("sessions.id"), nullable=True, index=True),
     Column("channel_id", ForeignKey("channels.id"), nullable=True),
+    # The visit the session was in when the event came: credits it to that visit's source.
+    Column("visit_id", BigInteger, nullable=True),
+    Column("channel_type", String(40), nullable=True),
     Column("codigo", String(100), nullable=True),
     Column("occurred_at", UTCDateTime, nullable=False),
     Column("fields", JSONDocument, nullable=False),
@@ -223,6 +286,7 @@ idempotency_keys = Table(
 __all__ = [
     "channels",
     "contact_keys",
+    "contact_merges",
     "contacts",
     "event_types",
     "events",
@@ -233,4 +297,5 @@ __all__ = [
     "sessions",
     "submissions",
     "tenants",
+    "visits",
 ]

@@ -13,6 +13,7 @@ from pegada.events.record import Placement, record_event
 from pegada.identity.contacts import UpsertResult, upsert_contact
 from pegada.identity.profile import normalize_contact
 from pegada.identity.sessions import link_session
+from pegada.journeys.touches import refresh_touches
 from pegada.payloads.common import code_text
 from pegada.payloads.contact import ContactCadastroBody, ContactFields, IdentifyBody
 from pegada.storage import contacts_repo, tracking_repo
@@ -47,6 +48,11 @@ def identify(
         )
         session = tracking_repo.ensure_session(conn, tenant.id, body.session_id, now)
         result.notes += link_session(conn, tenant.id, session, result.contact_id, now)
+        if session.contact_id in (None, result.contact_id):
+            contacts_repo.record_conversion(
+                conn, tenant.id, result.contact_id, int(session.id), now
+            )
+        refresh_touches(conn, tenant.id, [result.contact_id])
         source = f"browser:{endpoint}" if browser else endpoint
         _finish(conn, tenant, channel, body, document, source, result, int(session.id))
         return {"id": str(result.contact_id)}
@@ -77,6 +83,7 @@ def register_contact(engine: Engine, body: ContactCadastroBody, document: dict[s
             explicit_id=_explicit_id(body),
         )
         _finish(conn, tenant, channel, body, document, "Contato/cadastro", result, None)
+        refresh_touches(conn, tenant.id, [result.contact_id])
         return {"id": str(result.contact_id)}
 
     return transact(engine, work)

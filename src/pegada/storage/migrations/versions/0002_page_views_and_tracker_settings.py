@@ -113,9 +113,6 @@ def upgrade() -> None:
             )
         )
 
-    with op.batch_alter_table("sessions", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("channel_type", sa.String(length=40), nullable=True))
-
     with op.batch_alter_table("tenants", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("honor_dnt", sa.Boolean(), server_default=sa.true(), nullable=False)
@@ -135,9 +132,6 @@ def downgrade() -> None:
     with op.batch_alter_table("tenants", schema=None) as batch_op:
         batch_op.drop_column("allowed_origins")
         batch_op.drop_column("honor_dnt")
-
-    with op.batch_alter_table("sessions", schema=None) as batch_op:
-        batch_op.drop_column("channel_type")
 
     with op.batch_alter_table("contacts", schema=None) as batch_op:
         batch_op.drop_column("crm_fields")
