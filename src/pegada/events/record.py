@@ -22,11 +22,14 @@ _ROUTING = {"origem", "token", "tipo", "codTipo", "pessoa", "codigo", "momento",
 
 @dataclass(frozen=True)
 class Placement:
-    """Where an event lands: its contact (if known yet), its session, its channel."""
+    """Where an event lands: its contact (if known yet), its session, its channel, and the
+    visit the session was in (so the event is credited to what brought that visit)."""
 
     contact_id: int | None
     session_pk: int | None
     channel_id: int | None
+    visit_id: int | None = None
+    channel_type: str | None = None
 
 
 def event_data(fields: EventFields | Any) -> dict[str, Any]:
@@ -78,6 +81,8 @@ def record_event(
             "contact_id": placement.contact_id,
             "session_id": placement.session_pk,
             "channel_id": placement.channel_id,
+            "visit_id": placement.visit_id,
+            "channel_type": placement.channel_type,
             "codigo": codigo,
             "occurred_at": occurred_at,
             "fields": data,

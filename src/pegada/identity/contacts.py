@@ -25,6 +25,7 @@ from pegada.identity.profile import (
     merge_profile,
     without_protected,
 )
+from pegada.identity.search import search_text
 from pegada.storage import contacts_repo
 from pegada.storage.transact import RaceLost
 
@@ -90,6 +91,7 @@ def _columns(profile: dict[str, Any], phone: str | None) -> dict[str, Any]:
         "cpf": profile.get("cpf"),
         "phone": phone,
         "fields": profile,
+        "search_text": search_text(profile, phone),
     }
 
 

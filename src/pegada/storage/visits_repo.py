@@ -125,3 +125,11 @@ def set_touches(
         .where(contacts.c.tenant_id == tenant_id, contacts.c.id == contact_id)
         .values(first_touch=first, last_touch=last, first_channel=first["channel"])
     )
+
+
+def visit_channel(conn: Connection, visit_id: int | None) -> tuple[int | None, str | None]:
+    """(id, channel type) of a visit, or (None, None)."""
+    if visit_id is None:
+        return None, None
+    channel = conn.execute(select(visits.c.channel_type).where(visits.c.id == visit_id)).scalar()
+    return (visit_id, channel) if channel is not None else (None, None)

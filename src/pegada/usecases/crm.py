@@ -60,6 +60,7 @@ def contact_document(conn: Connection, tenant: Tenant, contact_id: int) -> dict[
                 "tipo": {"id": e.type_id, "codigo": e.type_codigo, "titulo": e.type_titulo},
                 "momento": local_iso(e.occurred_at, tz),
                 "session_id": e.session_hash,
+                "canal": e.channel_type,
                 "dados": e.fields,
             }
             for e in events_repo.events_of(conn, tenant.id, contact_id)

@@ -16,7 +16,7 @@ from pegada.identity.sessions import link_session
 from pegada.journeys.touches import refresh_touches
 from pegada.payloads.common import code_text
 from pegada.payloads.contact import ContactCadastroBody, ContactFields, IdentifyBody
-from pegada.storage import contacts_repo, tracking_repo
+from pegada.storage import contacts_repo, tracking_repo, visits_repo
 from pegada.storage.transact import transact
 from pegada.tenancy import Channel, Tenant, authenticate, caller, resolve_event_type
 
@@ -54,7 +54,7 @@ def identify(
             )
         refresh_touches(conn, tenant.id, [result.contact_id])
         source = f"browser:{endpoint}" if browser else endpoint
-        _finish(conn, tenant, channel, body, document, source, result, int(session.id))
+        _finish(conn, tenant, channel, body, document, source, result, session)
         return {"id": str(result.contact_id)}
 
     return transact(engine, work)
@@ -101,10 +101,12 @@ def _finish(
     document: dict[str, Any],
     endpoint: str,
     result: UpsertResult,
-    session_pk: int | None,
+    session: Any | None,
 ) -> None:
     """The nested event and the submission record, common to every contact write."""
     now = utcnow()
+    session_pk = int(session.id) if session is not None else None
+    open_visit_id = session.open_visit_id if session is not None else None
     if body.evento is not None:
         event_type = resolve_event_type(
             conn,
@@ -119,7 +121,12 @@ def _finish(
             tenant,
             event_type,
             body.evento,
-            Placement(result.contact_id, session_pk, channel.id if channel else None),
+            Placement(
+                result.contact_id,
+                session_pk,
+                channel.id if channel else None,
+                *visits_repo.visit_channel(conn, open_visit_id),
+            ),
             now=now,
             field_prefix="evento.",
         )

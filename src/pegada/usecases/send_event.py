@@ -16,7 +16,7 @@ from pegada.events.record import Placement, record_event
 from pegada.identity.contacts import resolve_person
 from pegada.payloads.common import code_text
 from pegada.payloads.event import EventCadastroBody, EventFields, SendEventBody, SendEventV2Body
-from pegada.storage import tracking_repo
+from pegada.storage import tracking_repo, visits_repo
 from pegada.storage.transact import transact
 from pegada.tenancy import Channel, Tenant, authenticate, caller, resolve_event_type
 from pegada.usecases.idempotency import once
@@ -166,4 +166,7 @@ def _placement(
             code_text(data.pessoa.codigo),
             field=f"{field}.pessoa",
         )
-    return Placement(contact_id, int(session.id), channel.id if channel else None)
+    visit_id, channel_type = visits_repo.visit_channel(conn, session.open_visit_id)
+    return Placement(
+        contact_id, int(session.id), channel.id if channel else None, visit_id, channel_type
+    )
