@@ -69,12 +69,13 @@ async def tracker_script(request: Request) -> Response:
         tenant = None
     if tenant is not None:
         honor_dnt = tenant.honor_dnt
-    config = {
-        "h": tenant.host_client if tenant else "",
-        "m": 1 if request.query_params.get("mm") == "1" else 0,
-        "e": _base_url(request),
-        "d": 1 if honor_dnt else 0,
-    }
+    # Defaults are left out to keep the download small: the tracker reads a missing "m" as
+    # automatic mode and a missing "d" as "honour Do Not Track".
+    config: dict[str, object] = {"h": tenant.host_client if tenant else "", "e": _base_url(request)}
+    if request.query_params.get("mm") == "1":
+        config["m"] = 1
+    if not honor_dnt:
+        config["d"] = 0
     body = minified_source().replace(PLACEHOLDER, json.dumps(config, separators=(",", ":")), 1)
     compress = _accepts_gzip(request)
     # One ETag per representation (RFC 9110): the gzipped bytes are not the plain ones.

@@ -35,9 +35,14 @@ def referrer_host(referrer: str) -> str | None:
 def campaign_params(
     landing: dict[str, str] | None, query: dict[str, str], names: frozenset[str]
 ) -> dict[str, str]:
-    """UTM parameters and click ids: the tracker's `lp` wins, else the page URL's query."""
-    source = landing if landing else query
-    return {key.lower(): value for key, value in source.items() if key.lower() in names and value}
+    """UTM parameters and click ids from the page URL's query and the tracker's `lp` (the
+    landing URL's, which wins); the tracker sends only the common ones in `lp`, so rarer
+    click ids are read from the URL."""
+    found = {key.lower(): value for key, value in query.items() if key.lower() in names and value}
+    for key, value in (landing or {}).items():
+        if key.lower() in names and value:
+            found[key.lower()] = value
+    return found
 
 
 def ip_prefix(address: str | None) -> str | None:

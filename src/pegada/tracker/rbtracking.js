@@ -31,7 +31,7 @@
       spaTimer,
       started,
       last = '', // URL of the previous page access seen by this page
-      PARAMS = 'utm_source utm_medium utm_campaign utm_term utm_content utm_id gclid gbraid wbraid dclid fbclid msclkid ttclid li_fat_id twclid yclid epik ScCid'.split(' ');
+      PARAMS = 'utm_source utm_medium utm_campaign utm_term utm_content utm_id gclid fbclid msclkid ttclid'.split(' ');
 
     var T = (f) =>
       function () {

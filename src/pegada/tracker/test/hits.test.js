@@ -44,8 +44,6 @@ test('a page access on load carries every field, lp from the landing URL', async
         fbclid: 'IwAR',
         msclkid: 'ms1',
         ttclid: 'tt',
-        li_fat_id: 'li',
-        ScCid: 'sc',
       },
     },
   ]);
