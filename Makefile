@@ -19,9 +19,13 @@ test: $(STAMP)
 	$(BIN)/pytest -n 2
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+
+# Collector benchmark (needs wrk and the PostgreSQL of the README); BENCH_ARGS e.g. --only sqlite.
+bench: $(STAMP)
+	$(BIN)/python bench/collector.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) data

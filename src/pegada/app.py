@@ -20,6 +20,7 @@ from pegada import __version__
 from pegada.api.collector import collect, get_data
 from pegada.api.errors import on_http_error, on_pegada_error, on_unexpected
 from pegada.api.openapi import docs_routes
+from pegada.api.read import read_routes
 from pegada.api.replies import json_response
 from pegada.api.routes import api_routes
 from pegada.api.tracker_script import tracker_script
@@ -67,6 +68,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Starlette:
             Route("/api/collect", collect, methods=["POST"]),
             Route("/api/getData", get_data, methods=["POST"]),
             *api_routes(),
+            *read_routes(),
             *docs_routes(),
         ],
         middleware=[

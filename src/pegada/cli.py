@@ -18,6 +18,9 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
+from pegada.cli_attribution import attribution
+from pegada.cli_contacts import contact
+from pegada.cli_tenant_settings import tenant_set
 from pegada.errors import PegadaError
 from pegada.settings import Settings
 from pegada.storage.engine import build_engine, read_transaction, write_transaction
@@ -239,6 +242,10 @@ def event_type_list(conn: Connection, host_client: str, as_json: bool) -> None:
     human = "\n".join(f"{t.type_id}  {t.codigo or '-'}  {t.titulo}" for t in types)
     _emit(as_json, [t.as_api() for t in types], human)
 
+
+main.add_command(contact)
+main.add_command(attribution)
+tenant.add_command(tenant_set)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

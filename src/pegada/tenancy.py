@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import available_timezones
 
 from sqlalchemy import Connection, Row
 from sqlalchemy.exc import IntegrityError
@@ -28,6 +32,38 @@ class Tenant:
     @classmethod
     def from_row(cls, row: Row[Any]) -> Tenant:
         return cls(row.id, row.host_client, row.name, row.timezone)
+
+
+@dataclass(frozen=True)
+class TenantSettings:
+    """What a tenant can tune: its time zone (local days, `momento`), the idle time that
+    ends a visit, the origins allowed to send hits (empty: any) and Do Not Track."""
+
+    timezone: str
+    visit_idle_minutes: int
+    allowed_origins: tuple[str, ...]
+    honor_dnt: bool
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> TenantSettings:
+        return cls(
+            row.timezone,
+            int(row.visit_idle_minutes),
+            tuple(row.allowed_origins),
+            bool(row.honor_dnt),
+        )
+
+    def as_api(self) -> dict[str, Any]:
+        return {
+            "timezone": self.timezone,
+            "visitIdleMinutes": self.visit_idle_minutes,
+            "allowedOrigins": list(self.allowed_origins),
+            "honorDnt": self.honor_dnt,
+        }
+
+
+#: Bounds of a tenant's visit idle time, in minutes (a minute to a day).
+VISIT_IDLE_MINUTES = (1, 1440)
 
 
 @dataclass(frozen=True)
@@ -97,6 +133,78 @@ def get_tenant(conn: Connection, host_client: str) -> Tenant:
 
 def list_tenants(conn: Connection) -> list[Tenant]:
     return [Tenant.from_row(row) for row in tenancy_repo.all_tenants(conn)]
+
+
+def tenant_settings(conn: Connection, tenant: Tenant) -> TenantSettings:
+    row = tenancy_repo.tenant_by_id(conn, tenant.id)
+    assert row is not None
+    return TenantSettings.from_row(row)
+
+
+def update_tenant_settings(
+    conn: Connection,
+    tenant: Tenant,
+    *,
+    timezone: str | None = None,
+    visit_idle_minutes: int | None = None,
+    allowed_origins: Sequence[str] | None = None,
+    honor_dnt: bool | None = None,
+) -> TenantSettings:
+    """Change the given settings (None: keep), each checked first; returns them all.
+    Running servers pick the change up within their tenant cache's few seconds; stored
+    visits keep their grouping until `pegada attribution recompute`."""
+    values: dict[str, Any] = {}
+    if timezone is not None:
+        if timezone not in _time_zones():
+            raise field_error(
+                "timezone", f"{timezone!r} is not an IANA time zone (e.g. America/Sao_Paulo)"
+            )
+        values["timezone"] = timezone
+    if visit_idle_minutes is not None:
+        low, high = VISIT_IDLE_MINUTES
+        if not low <= visit_idle_minutes <= high:
+            raise field_error(
+                "visitIdleMinutes",
+                f"must be from {low} to {high} minutes, not {visit_idle_minutes}",
+            )
+        values["visit_idle_minutes"] = visit_idle_minutes
+    if allowed_origins is not None:
+        values["allowed_origins"] = list(dict.fromkeys(_origin(o) for o in allowed_origins))
+    if honor_dnt is not None:
+        values["honor_dnt"] = honor_dnt
+    tenancy_repo.update_tenant(conn, tenant.id, values)
+    return tenant_settings(conn, tenant)
+
+
+@lru_cache(maxsize=1)
+def _time_zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def _origin(value: str) -> str:
+    """An origin as browsers send it (`https://www.escola.edu.br`), lower-case."""
+    try:
+        parts = urlsplit(value.strip())
+        port = parts.port
+    except ValueError:
+        parts, port = None, None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.username is not None
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+    ):
+        raise field_error(
+            "allowedOrigins",
+            f"{value!r} is not an origin: scheme and host only, e.g. https://www.escola.edu.br",
+        )
+    host = parts.hostname
+    if ":" in host:
+        host = f"[{host}]"  # IPv6
+    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")
 
 
 def create_channel(

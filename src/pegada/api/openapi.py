@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from pegada import __version__
 from pegada.api.operations import OPERATIONS
+from pegada.api.read import READ_ENDPOINTS
 from pegada.api.replies import json_response
 
 _REF = "#/components/schemas/{name}"
@@ -42,6 +43,66 @@ _ERRORS = {
     "413": "Body larger than the limit.",
     "422": "A field has the wrong type, format or size; `fields` names it.",
 }
+
+
+_READ_ERRORS = {
+    "401": "No `Authorization: Bearer <token>`, or not a channel token of any tenant.",
+    "404": "No such contact in the token's tenant.",
+    "422": "A query parameter is unknown, repeated, missing or malformed; `fields` names it.",
+}
+
+
+def _read_paths() -> dict[str, dict[str, Any]]:
+    """The GET endpoints of the read API (`api/read.py`), with their query parameters."""
+    paths: dict[str, dict[str, Any]] = {}
+    for endpoint in READ_ENDPOINTS:
+        reply = endpoint.reply_example
+        paths[endpoint.path] = {
+            "get": {
+                "tags": ["reports" if "/reports/" in endpoint.path else "contacts"],
+                "summary": endpoint.summary,
+                "description": endpoint.description,
+                "operationId": "get_"
+                + "_".join(
+                    part.strip("{}") for part in endpoint.path.strip("/").split("/")
+                ).replace("-", "_"),
+                "security": [{"bearer": []}],
+                "parameters": [
+                    {
+                        "name": p.name,
+                        "in": p.location,
+                        "required": p.required or p.location == "path",
+                        "description": p.description,
+                        "schema": p.schema(),
+                    }
+                    for p in endpoint.params
+                ],
+                "responses": {
+                    "200": {
+                        "description": "Done.",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {"success": {"const": True}, "dados": {}},
+                                },
+                                "example": {"success": True, "dados": reply},
+                            }
+                        },
+                    },
+                    **{
+                        status: {
+                            "description": text,
+                            "content": {
+                                "application/json": {"schema": {"$ref": _REF.format(name="Error")}}
+                            },
+                        }
+                        for status, text in _READ_ERRORS.items()
+                    },
+                },
+            }
+        }
+    return paths
 
 
 @cache
@@ -96,15 +157,54 @@ def openapi_document() -> dict[str, Any]:
             "version": __version__,
             "description": "Page tracking and lead identification, compatible with the "
             "RBTracking / Rubeus page-monitoring API. Every reply is "
-            '`{"success": true, "dados": …}` or a 4xx `{"success": false, "error", "fields"}`.',
+            '`{"success": true, "dados": …}` or a 4xx `{"success": false, "error", "fields"}`. '
+            "The read API (`GET /api/v1/…`) takes a channel token as "
+            "`Authorization: Bearer <token>`; its lists are paginated by `cursor` "
+            "(a reply's `next_cursor`, null on the last page).",
         },
         "tags": [
             {"name": "tracking", "description": "Calls from a site's backend (and the tracker)."},
             {"name": "crm", "description": "The Rubeus CRM subset."},
+            {"name": "contacts", "description": "Read API: contacts and their timelines."},
+            {"name": "reports", "description": "Read API: reports over a range of days."},
         ],
-        "paths": paths,
-        "components": {"schemas": components},
+        "paths": {**paths, **_read_paths()},
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A channel token of the tenant (it names the tenant).",
+                }
+            },
+        },
     }
+
+
+def _parameters(operation: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows for the docs table of a GET endpoint: its path and query parameters."""
+    rows = []
+    for p in operation["parameters"]:
+        default = p["schema"].get("default")
+        note = f" Default: {default}." if default is not None else ""
+        rows.append(
+            {
+                "name": p["name"] if p["in"] == "query" else f"{{{p['name']}}} (path)",
+                "type": "date (YYYY-MM-DD)"
+                if p["schema"].get("format") == "date"
+                else _type_label(p["schema"]),
+                "required": p["required"],
+                "description": p["description"] + note,
+            }
+        )
+    return rows
+
+
+def _operation_fields(operation: dict[str, Any], components: dict[str, Any]) -> list[Any]:
+    if "requestBody" not in operation:
+        return _parameters(operation)
+    return _fields(operation["requestBody"]["content"]["application/json"]["schema"], components)
 
 
 def _fields(schema: dict[str, Any], components: dict[str, Any]) -> list[dict[str, Any]]:
@@ -147,12 +247,7 @@ def _docs_html() -> str:
             "methods": [m.upper() for m in by_method],
             "path": path,
             "op": next(iter(by_method.values())),
-            "fields": _fields(
-                next(iter(by_method.values()))["requestBody"]["content"]["application/json"][
-                    "schema"
-                ],
-                components,
-            ),
+            "fields": _operation_fields(next(iter(by_method.values())), components),
         }
         for path, by_method in document["paths"].items()
     ]

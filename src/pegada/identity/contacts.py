@@ -5,8 +5,15 @@ Matching follows SPEC §5: `id`, then `codigo`, e-mail, CPF, phone, and last the
 the same person cannot both succeed: the loser raises `RaceLost` and its transaction is
 re-run (storage/transact.py), finding the winner's contact.
 
-A key that the payload carries but another contact already owns is not taken from it: the
-conflict is noted on the submission (merging two contacts is a separate, logged step).
+A key that the payload carries but another contact already owns shows the two are one
+person when it is an e-mail, CPF or codigo sent by an authenticated channel: the two merge
+(identity/merge.py, logged and undoable) and the reply names the survivor. Anything else is
+not taken from its owner, only noted on the submission: a phone (families share one), a key
+sent by a page without a token (anyone can type any e-mail into a form), and a key whose
+owner already holds a different principal e-mail, CPF or codigo than the matched contact
+(two established identities; merging them is for a person to decide, not a form).
+
+A merged contact's id keeps working: lookups by id follow `merged_into` to the survivor.
 """
 
 from __future__ import annotations
@@ -18,16 +25,25 @@ from typing import Any
 from sqlalchemy import Connection, Row
 
 from pegada.errors import InvalidInput, NotFound
+from pegada.identity.merge import merge_contacts, survivor_of
 from pegada.identity.profile import (
     IDENTITY_FIELDS,
     ContactInput,
     given_fields,
     merge_profile,
+    profile_columns,
     without_protected,
 )
-from pegada.identity.search import search_text
 from pegada.storage import contacts_repo
 from pegada.storage.transact import RaceLost
+
+#: Identity keys whose being held by another contact proves the two are one person. Not
+#: the phone: families and offices share one.
+MERGE_KEYS = ("codigo", "email", "cpf")
+
+#: Single-valued identity fields: two contacts that already hold different values of one of
+#: them are two identities as far as the data goes, and are not merged automatically.
+CONFLICTING_FIELDS = ("codigo", "emailPrincipal", "cpf")
 
 
 @dataclass
@@ -35,6 +51,7 @@ class UpsertResult:
     contact_id: int
     created: bool
     notes: list[str] = field(default_factory=list)
+    merges: list[int] = field(default_factory=list)
 
 
 def find_contact(
@@ -44,18 +61,21 @@ def find_contact(
     *,
     explicit_id: int | None = None,
 ) -> Row[Any] | None:
-    """The contact these keys (in match order) point to, locked for update."""
+    """The contact these keys (in match order) point to, locked for update; a merged
+    contact stands for its survivor."""
     if explicit_id is not None:
         row = contacts_repo.contact_row(conn, tenant_id, explicit_id, lock=True)
         if row is None:
             raise NotFound(
                 f"id: no contact with id {explicit_id} in this tenant", {"id": "unknown"}
             )
-        return row
+        return survivor_of(conn, tenant_id, row, lock=True)
     for kind, value in keys:
         contact_id = contacts_repo.contact_id_by_key(conn, tenant_id, kind, value)
         if contact_id is not None:
-            return contacts_repo.contact_row(conn, tenant_id, contact_id, lock=True)
+            row = contacts_repo.contact_row(conn, tenant_id, contact_id, lock=True)
+            # A merge that committed while we waited for the lock moved the key on.
+            return None if row is None else survivor_of(conn, tenant_id, row, lock=True)
     return None
 
 
@@ -82,19 +102,6 @@ def upsert_contact(
     return _update(conn, tenant_id, row, incoming, keys, now=now, trusted=trusted)
 
 
-def _columns(profile: dict[str, Any], phone: str | None) -> dict[str, Any]:
-    """The searchable identity columns, mirrored from the profile."""
-    return {
-        "codigo": profile.get("codigo"),
-        "nome": profile.get("nome"),
-        "email": profile.get("emailPrincipal"),
-        "cpf": profile.get("cpf"),
-        "phone": phone,
-        "fields": profile,
-        "search_text": search_text(profile, phone),
-    }
-
-
 def _create(
     conn: Connection,
     tenant_id: int,
@@ -110,7 +117,7 @@ def _create(
         conn,
         {
             "tenant_id": tenant_id,
-            **_columns(profile, incoming.phone),
+            **profile_columns(profile, incoming.phone),
             "crm_fields": sorted(given_fields(incoming)) if trusted else [],
             "created_channel_id": channel_id,
             "created_at": now,
@@ -125,7 +132,9 @@ def _create(
     owned = _claim_secondary(conn, tenant_id, contact_id, incoming, now, result)
     if owned != incoming.secondary_emails:
         profile = merge_profile({}, replace(incoming, secondary_emails=owned))
-        contacts_repo.update_contact(conn, tenant_id, contact_id, _columns(profile, incoming.phone))
+        contacts_repo.update_contact(
+            conn, tenant_id, contact_id, profile_columns(profile, incoming.phone)
+        )
     return result
 
 
@@ -140,6 +149,9 @@ def _update(
     trusted: bool,
 ) -> UpsertResult:
     result = UpsertResult(int(row.id), created=False)
+    if trusted:
+        row = _merge_holders(conn, tenant_id, row, keys, now, result)
+        result.contact_id = int(row.id)
     crm_fields = set(row.crm_fields)
     held_elsewhere: set[str] = set()
     if trusted:
@@ -167,9 +179,59 @@ def _update(
         conn,
         tenant_id,
         result.contact_id,
-        {**_columns(profile, phone), "crm_fields": sorted(crm_fields), "updated_at": now},
+        {**profile_columns(profile, phone), "crm_fields": sorted(crm_fields), "updated_at": now},
     )
     return result
+
+
+def _merge_holders(
+    conn: Connection,
+    tenant_id: int,
+    row: Row[Any],
+    keys: list[tuple[str, str]],
+    now: datetime,
+    result: UpsertResult,
+) -> Row[Any]:
+    """Merge into one the matched contact and each other contact holding an e-mail, CPF or
+    codigo of the payload (unless the two conflict); returns the survivor's row, locked."""
+    for kind, value in keys:
+        if kind not in MERGE_KEYS:
+            continue
+        owner = contacts_repo.contact_id_by_key(conn, tenant_id, kind, value)
+        if owner is None or owner == int(row.id):
+            continue
+        other = contacts_repo.contact_row(conn, tenant_id, owner, lock=True)
+        if other is None:
+            continue
+        # A merge that committed while we waited for the lock: its survivor holds the key.
+        other = survivor_of(conn, tenant_id, other, lock=True)
+        owner = int(other.id)
+        if owner == int(row.id):
+            continue
+        clash = [
+            name
+            for name in CONFLICTING_FIELDS
+            if row.fields.get(name)
+            and other.fields.get(name)
+            and row.fields[name] != other.fields[name]
+        ]
+        label = IDENTITY_FIELDS[kind]
+        if clash:
+            result.notes.append(
+                f"{label} {value!r} belongs to contact {owner}, which has another "
+                f"{' and '.join(clash)}: not merged"
+            )
+            continue
+        survivor_id, merged_id = sorted((int(row.id), owner))
+        merge_id = merge_contacts(conn, tenant_id, survivor_id, merged_id, f"{label} {value}", now)
+        result.merges.append(merge_id)
+        result.notes.append(
+            f"contact {merged_id} merged into {survivor_id} ({label} {value!r}; merge {merge_id})"
+        )
+        survivor = contacts_repo.contact_row(conn, tenant_id, survivor_id, lock=True)
+        assert survivor is not None
+        row = survivor
+    return row
 
 
 def _claim_secondary(
@@ -206,15 +268,34 @@ def resolve_person(
                 f"{prefix}id: no contact with id {person_id} in this tenant",
                 {f"{prefix}id": "unknown contact"},
             )
-        return int(row.id)
+        return _live_id(conn, tenant_id, row)
     if codigo is not None:
         found = contacts_repo.contact_id_by_key(conn, tenant_id, "codigo", codigo)
-        if found is None:
+        row = None if found is None else contacts_repo.contact_row(conn, tenant_id, found)
+        if row is None:
             raise NotFound(
                 f"{prefix}codigo: no contact with codigo {codigo!r} in this tenant",
                 {f"{prefix}codigo": "unknown contact"},
             )
-        return found
+        return _live_id(conn, tenant_id, row)
     raise InvalidInput(
         f"{prefix}id: give the contact's id or codigo", {f"{prefix}id": "id or codigo required"}
     )
+
+
+def _live_id(conn: Connection, tenant_id: int, row: Row[Any]) -> int:
+    """The id of the live contact `row` stands for (following merges). In a write
+    transaction each contact on the way is share-locked first, so a merge under way either
+    finishes before (and the row is read again after it) or waits until this transaction,
+    and then moves what it wrote for the contact along with the rest."""
+    lock = contacts_repo.in_write_transaction(conn)
+    for _ in range(100):
+        if lock:
+            row = contacts_repo.contact_row(conn, tenant_id, int(row.id), share_lock=True) or row
+        if row.merged_into is None:
+            return int(row.id)
+        following = contacts_repo.contact_row(conn, tenant_id, int(row.merged_into))
+        if following is None:
+            break
+        row = following
+    raise NotFound(f"contact {row.id}: its merge chain does not end in a contact")

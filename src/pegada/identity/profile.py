@@ -4,7 +4,8 @@ Pure functions (no database), so the rules are unit-tested directly:
 - empty or null values never erase stored data (a form that does not ask for a field must
   not wipe it);
 - a new principal e-mail or phone does not lose the old one: it moves to the secondary list;
-- tags are added, `tagsRemovidas` removed; custom fields and consents merge by key.
+- tags are added, `tagsRemovidas` removed; custom fields and consents merge by key;
+- two contacts found to be one person fold into one profile (`fold_profiles`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import msgspec
 
 from pegada.errors import InvalidInput
 from pegada.identity.keys import normalize_cpf, normalize_email, normalize_phone
+from pegada.identity.search import search_text
 from pegada.payloads.common import code_text
 from pegada.payloads.contact import ContactFields
 
@@ -235,3 +237,77 @@ def merge_profile(
     consents.update({c["id"]: c for c in incoming.consents})
     profile["assinaturas"] = list(consents.values())
     return profile
+
+
+#: Profile entries that are combined rather than chosen when two profiles fold into one.
+_COMBINED = {"email", "telefone", "tags", "camposPersonalizados", "estadoCidade", "assinaturas"}
+
+
+def fold_profiles(survivor: dict[str, Any], merged: dict[str, Any]) -> dict[str, Any]:
+    """One person's profile from two (a merge): the survivor's non-empty values win and the
+    merged contact's fill its blanks; the merged principal e-mail / phone that lost become
+    secondary ones; e-mail and phone lists, tags, custom fields, consents and the place are
+    unioned (the survivor's value first where both have one). A new dict."""
+    profile = dict(survivor)
+    for name, value in merged.items():
+        if name not in _COMBINED and not _present(profile.get(name)) and _present(value):
+            profile[name] = value
+
+    principal = profile.get("emailPrincipal")
+    addresses = [
+        *survivor.get("email", []),
+        survivor.get("emailPrincipal"),
+        merged.get("emailPrincipal"),
+        *merged.get("email", []),
+    ]
+    profile["email"] = _append_unique([], [a for a in addresses if a and a != principal])
+
+    principal_phone = profile.get("telefonePrincipal")
+    seen = {_phone_key(principal_phone)} if principal_phone else set()
+    phones: list[str] = []
+    for number in (
+        *survivor.get("telefone", []),
+        survivor.get("telefonePrincipal"),
+        merged.get("telefonePrincipal"),
+        *merged.get("telefone", []),
+    ):
+        if number and _phone_key(number) not in seen:
+            seen.add(_phone_key(number))
+            phones.append(number)
+    profile["telefone"] = phones
+
+    profile["tags"] = _append_unique(list(survivor.get("tags", [])), merged.get("tags", []))
+    profile["camposPersonalizados"] = _fill(
+        survivor.get("camposPersonalizados", {}), merged.get("camposPersonalizados", {})
+    )
+    place = _fill(survivor.get("estadoCidade", {}), merged.get("estadoCidade", {}))
+    if place:
+        profile["estadoCidade"] = place
+    consents = {c["id"]: c for c in merged.get("assinaturas", [])}
+    consents.update({c["id"]: c for c in survivor.get("assinaturas", [])})
+    order = [c["id"] for c in survivor.get("assinaturas", [])]
+    order += [key for key in consents if key not in order]
+    profile["assinaturas"] = [consents[key] for key in order]
+    return profile
+
+
+def _fill(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    """`first` with its blank or missing entries taken from `second`."""
+    result = dict(first)
+    for key, value in second.items():
+        if not _present(result.get(key)) and (_present(value) or key not in result):
+            result[key] = value
+    return result
+
+
+def profile_columns(profile: dict[str, Any], phone: str | None) -> dict[str, Any]:
+    """The searchable identity columns of a contact row, mirrored from its profile."""
+    return {
+        "codigo": profile.get("codigo"),
+        "nome": profile.get("nome"),
+        "email": profile.get("emailPrincipal"),
+        "cpf": profile.get("cpf"),
+        "phone": phone,
+        "fields": profile,
+        "search_text": search_text(profile, phone),
+    }

@@ -1,10 +1,16 @@
 """What one group commit writes: the batch's page hits, grouped into visits, and its drop
 counts — in one transaction.
 
-Resent hits (same session, host and sequence number) are recognised before they are
-counted into a visit, so a tracker's retries never inflate page counts. When a batch adds
-a visit to a session that already belongs to a contact, that contact's first and last touch
-are recomputed (a queued hit may reveal an earlier visit).
+The batch's sessions are locked first, so two processes writing hits of one session (or a
+recompute running beside them) take turns. Resent hits (same session, host and sequence
+number) are recognised before they are counted into a visit, so a tracker's retries never
+inflate page counts. Hits that come after the open visit's last one extend it or start new
+visits (journeys/visits.py); a session whose batch holds an older hit (a queued one) has the
+stretch of its history that hit falls in regrouped instead (journeys/regroup.py), so the
+order hits arrive in never changes the visits. When a batch adds or regroups visits of a
+session that belongs to a contact, that contact's first and last touch are recomputed (a
+queued hit may reveal an earlier visit); events that waited for a session's first visit are
+credited to it.
 """
 
 from __future__ import annotations
@@ -16,8 +22,16 @@ from typing import Any
 from sqlalchemy import Connection
 
 from pegada.ingest.pipeline import Drop, PageView
+from pegada.journeys.regroup import (
+    credit_waiting_events,
+    hit_facts,
+    page_view_row,
+    regroup_late,
+    visit_state,
+    visit_values,
+)
 from pegada.journeys.touches import refresh_touches
-from pegada.journeys.visits import HitFacts, VisitState, assign
+from pegada.journeys.visits import Assignment, VisitState, assign
 from pegada.storage import hits_repo, visits_repo
 
 
@@ -26,23 +40,6 @@ def write_batch(conn: Connection, views: list[PageView], drops: list[Drop], now:
         _write_views(conn, views, now)
     if drops:
         hits_repo.count_drops(conn, drops, now)
-
-
-def _campaign_key(view: PageView) -> tuple[str, str | None, str | None, str | None]:
-    c = view.classification
-    return (c.channel, c.source, c.medium, c.campaign)
-
-
-def _state(row: Any) -> VisitState:
-    return VisitState(
-        row.started_at,
-        row.ended_at,
-        row.local_day,
-        (row.channel_type, row.source, row.medium, row.campaign),
-        row.page_count,
-        row.exit_url,
-        id=int(row.id),
-    )
 
 
 def _fresh(
@@ -63,64 +60,53 @@ def _fresh(
     return per_session
 
 
+Plan = tuple[int, list[PageView], Assignment]
+
+
 def _write_views(conn: Connection, views: list[PageView], now: datetime) -> None:
     sessions = hits_repo.ensure_sessions(conn, {(v.tenant_id, v.session_hash) for v in views}, now)
+    open_of = visits_repo.lock_sessions(conn, [int(s.id) for s in sessions.values()])
     per_session = _fresh(views, sessions, conn)
     open_rows = visits_repo.open_visits(
-        conn, [s.open_visit_id for s in sessions.values() if s.open_visit_id is not None]
+        conn, [vid for sid in per_session if (vid := open_of.get(sid)) is not None]
     )
-    open_of = {int(s.id): s.open_visit_id for s in sessions.values()}
-    plans = []
+    plans: list[Plan] = []
+    late: list[tuple[int, list[PageView]]] = []
     for session_id, group in per_session.items():
-        current = open_rows.get(open_of[session_id]) if open_of[session_id] else None
-        facts = [
-            HitFacts(v.row["occurred_at"], v.is_entry, _campaign_key(v), v.row["url"])
-            for v in group
-        ]
-        plans.append(
-            (
-                session_id,
-                group,
-                assign(
-                    _state(current) if current else None, facts, group[0].visit_idle, group[0].zone
-                ),
-            )
-        )
+        vid = open_of.get(session_id)
+        current = open_rows.get(vid) if vid is not None else None
+        if current is not None and group[0].row["occurred_at"] < current.ended_at:
+            late.append((session_id, group))
+            continue
+        scope = group[0].scope
+        state = visit_state(current) if current is not None else None
+        facts = [hit_facts(view) for view in group]
+        plans.append((session_id, group, assign(state, facts, scope.idle, scope.zone)))
+    # Noted before the new visits get their ids.
+    touched = {sid for sid, _, plan in plans if any(v.id is None for v in plan.visits)}
+    first_visits = {
+        sid: (group, plan) for sid, group, plan in plans if open_of.get(sid) is None and plan.visits
+    }
     _store_visits(conn, plans)
     rows = []
-    new_visit_sessions = []
     for session_id, group, plan in plans:
-        if any(v.id is None for v in plan.visits):
-            new_visit_sessions.append(session_id)
-        for view, index in zip(group, plan.hit_visit, strict=True):
-            visit = plan.visits[index]
-            own = visit.first_hit is not None and group[visit.first_hit] is view
-            channel, source, medium, campaign = (
-                _campaign_key(view) if own or view.is_entry else (visit.key[0], None, None, None)
-            )
-            rows.append(
-                dict(
-                    view.row,
-                    tenant_id=view.tenant_id,
-                    session_id=session_id,
-                    visit_id=visit.id,
-                    channel_type=channel,
-                    source=source,
-                    medium=medium,
-                    campaign=campaign,
-                )
-            )
+        for index, (view, target) in enumerate(zip(group, plan.hit_visit, strict=True)):
+            visit = plan.visits[target]
+            rows.append(page_view_row(view, session_id, visit, visit.first_hit == index))
+    for session_id, group in late:
+        rows += regroup_late(conn, session_id, group).new_rows
+        touched.add(session_id)
     hits_repo.insert_page_views(conn, rows)
-    owners = visits_repo.contacts_of_sessions(conn, new_visit_sessions)
+    credit_waiting_events(conn, first_visits)
+    tenant_of = {sid: group[0].tenant_id for sid, group in per_session.items()}
     by_tenant: dict[int, set[int]] = defaultdict(set)
-    for session_id, contact_id in owners.items():
-        tenant_id = next(g[0].tenant_id for s, g, _ in plans if s == session_id)
-        by_tenant[tenant_id].add(contact_id)
+    for session_id, contact_id in visits_repo.contacts_of_sessions(conn, touched).items():
+        by_tenant[tenant_of[session_id]].add(contact_id)
     for tenant_id, contact_ids in by_tenant.items():
         refresh_touches(conn, tenant_id, contact_ids)
 
 
-def _store_visits(conn: Connection, plans: list[Any]) -> None:
+def _store_visits(conn: Connection, plans: list[Plan]) -> None:
     """Insert the new visits (ids filled in), update the extended ones, and point each
     session at its open visit."""
     new_rows: list[dict[str, Any]] = []
@@ -129,8 +115,8 @@ def _store_visits(conn: Connection, plans: list[Any]) -> None:
     for session_id, group, plan in plans:
         for visit in plan.visits:
             if visit.id is None:
-                landing = group[visit.first_hit]
-                new_rows.append(_visit_row(session_id, landing, visit))
+                assert visit.first_hit is not None
+                new_rows.append(visit_values(session_id, group[visit.first_hit], visit))
                 new_states.append(visit)
             elif visit.changed:
                 changes.append(
@@ -150,35 +136,6 @@ def _store_visits(conn: Connection, plans: list[Any]) -> None:
         {
             session_id: plan.visits[plan.open_index].id
             for session_id, _, plan in plans
-            if plan.open_index is not None and plan.visits[plan.open_index].id is not None
+            if plan.open_index is not None
         },
-    )
-
-
-def _visit_row(session_id: int, landing: PageView, visit: VisitState) -> dict[str, Any]:
-    row, c = landing.row, landing.classification
-    return hits_repo.fitted_visit(
-        {
-            "tenant_id": landing.tenant_id,
-            "session_id": session_id,
-            "started_at": visit.started_at,
-            "ended_at": visit.ended_at,
-            "local_day": visit.local_day,
-            "page_count": visit.page_count,
-            "landing_url": row["url"],
-            "landing_host": row["host"],
-            "landing_path": row["path"],
-            "exit_url": visit.exit_url,
-            "referrer": row["referrer"],
-            "referrer_host": row["referrer_host"],
-            "utm": row["utm"],
-            "channel_type": c.channel,
-            "source": c.source,
-            "medium": c.medium,
-            "campaign": c.campaign,
-            "device_type": row["device_type"],
-            "os": row["os"],
-            "browser": row["browser"],
-            "rules_version": c.rules_version,
-        }
     )

@@ -9,7 +9,7 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pegada.attribution.rules import ChannelRules, Classification, Touch
+from pegada.attribution.rules import ChannelRules, Classification
 from pegada.ingest.payload import CollectBody, Hit
 from pegada.ingest.urls import (
     campaign_params,
@@ -19,6 +19,7 @@ from pegada.ingest.urls import (
     without_userinfo,
 )
 from pegada.ingest.useragent import describe
+from pegada.journeys.landing import Scope, classify_access
 
 #: A queued hit may arrive days late; older or future client times are not trusted.
 _MAX_AGE = timedelta(days=7)
@@ -55,8 +56,8 @@ class PageView:
     is_entry: bool  # a landing: campaign parameters or an outside referrer
     classification: Classification
     row: dict[str, Any]
-    zone: ZoneInfo
-    visit_idle: timedelta
+    #: The tenant's rules, own sites, time zone and idle time (shared by a request's hits).
+    scope: Scope
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +87,13 @@ def process(
     views: list[PageView] = []
     drops: list[Drop] = []
     network = ip_prefix(context.ip)
-    zone = ZoneInfo(context.timezone)
+    scope = Scope(
+        context.tenant_id,
+        rules,
+        context.internal_hosts,
+        ZoneInfo(context.timezone),
+        context.visit_idle,
+    )
     for hit in body.hits:
         url, referrer = without_userinfo(hit.u), without_userinfo(hit.r)
         split = split_url(url)
@@ -96,16 +103,14 @@ def process(
         host, path, query = split
         params = campaign_params(hit.lp, query, rules.param_names)
         ref_host = referrer_host(referrer)
-        touch = Touch(params, ref_host, host, context.internal_hosts)
-        classification = rules.classify(touch)
-        external = ref_host is not None and classification.referrer_kind != "none"
+        landing = classify_access(rules, params, ref_host, host, context.internal_hosts)
         views.append(
             PageView(
                 context.tenant_id,
                 body.s,
                 hit.q,
-                bool(params) or external,
-                classification,
+                landing.is_entry,
+                landing.classification,
                 {
                     "seq": hit.q,
                     "occurred_at": occurred_at(hit, context.received_at),
@@ -128,8 +133,7 @@ def process(
                     "time_on_previous_ms": hit.p,
                     "ip_prefix": network,
                 },
-                zone,
-                context.visit_idle,
+                scope,
             )
         )
     return views, drops

@@ -18,9 +18,9 @@ from pegada.attribution.rules import default_rules
 from pegada.storage import visits_repo
 
 
-def touch(visit: Row[Any] | None) -> dict[str, Any]:
+def touch(visit: Row[Any] | None, unknown: str | None = None) -> dict[str, Any]:
     if visit is None:
-        return {"channel": default_rules().unknown_channel}
+        return {"channel": unknown or default_rules().unknown_channel}
     return {
         "channel": visit.channel_type,
         "source": visit.source,
@@ -32,7 +32,10 @@ def touch(visit: Row[Any] | None) -> dict[str, Any]:
     }
 
 
-def refresh_touches(conn: Connection, tenant_id: int, contact_ids: Iterable[int]) -> None:
+def refresh_touches(
+    conn: Connection, tenant_id: int, contact_ids: Iterable[int], *, unknown: str | None = None
+) -> None:
+    """`unknown`: the channel of no tracking at all (default: the built-in rules' name)."""
     for contact_id in sorted(set(contact_ids)):
         first = visits_repo.first_visit(conn, tenant_id, contact_id)
         conversion = visits_repo.conversion_of(conn, tenant_id, contact_id)
@@ -41,4 +44,6 @@ def refresh_touches(conn: Connection, tenant_id: int, contact_ids: Iterable[int]
             last = visits_repo.converting_visit(
                 conn, int(conversion.converted_session_id), conversion.converted_at
             )
-        visits_repo.set_touches(conn, tenant_id, contact_id, touch(first), touch(last))
+        visits_repo.set_touches(
+            conn, tenant_id, contact_id, touch(first, unknown), touch(last, unknown)
+        )

@@ -4,8 +4,13 @@ A hit starts a new visit when the session has none open, when it comes more than
 tenant's idle time (30 minutes by default) after the visit's last hit, when the local date
 (tenant time zone) changed since the visit started, or when it is a new landing whose
 campaign differs from the visit's (another ad, another source). Everything else extends the
-open visit. A late hit (a queued one, older than the open visit) joins the open visit when
-it falls within the idle time before it on the same day, else it forms a visit of its own.
+open visit.
+
+The visits of a session are what this rule makes of all its hits in time order, whatever
+order they arrived in. `assign` therefore takes hits that come at or after the open visit's
+last hit; a late hit (a queued one, older than that) makes the writer regroup the stretch of
+the session it falls in instead (journeys/regroup.py), so it joins the visit it belongs to,
+becomes its landing when it is the first page, or forms a visit of its own.
 
 Pure functions over plain values so the rule is tested without a database.
 """
@@ -59,23 +64,26 @@ def local_day(moment: datetime, zone: ZoneInfo) -> date:
 def assign(
     open_visit: VisitState | None, hits: list[HitFacts], idle: timedelta, zone: ZoneInfo
 ) -> Assignment:
-    """Place `hits` (ordered by time) into the open visit or new ones."""
+    """Place `hits` (in time order, none before the open visit's last hit) into the open
+    visit or new ones; the visits come out in time order, the last one open."""
     result = Assignment()
-    if open_visit is not None:
-        result.visits.append(open_visit)
+    current = open_visit
+    if current is not None:
+        result.visits.append(current)
         result.open_index = 0
     for index, hit in enumerate(hits):
+        if current is not None and hit.occurred_at < current.ended_at:
+            raise ValueError(
+                f"hit {index} ({hit.occurred_at.isoformat()}) is older than the last hit "
+                f"placed ({current.ended_at.isoformat()}): regroup instead"
+            )
         day = local_day(hit.occurred_at, zone)
-        current = result.visits[result.open_index] if result.open_index is not None else None
-        if current is not None and hit.occurred_at < current.started_at:
-            target = _late_hit_target(result, current, hit, day, idle, index)
-        elif current is None or _starts_new_visit(current, hit, day, idle):
-            result.visits.append(_new_visit(hit, day, index))
-            result.open_index = target = len(result.visits) - 1
-        else:
-            target = result.open_index  # type: ignore[assignment]
-        _extend(result.visits[target], hit)
-        result.hit_visit.append(target)
+        if current is None or _starts_new_visit(current, hit, day, idle):
+            current = _new_visit(hit, day, index)
+            result.visits.append(current)
+            result.open_index = len(result.visits) - 1
+        _extend(current, hit)
+        result.hit_visit.append(len(result.visits) - 1)
     return result
 
 
@@ -87,17 +95,6 @@ def _starts_new_visit(current: VisitState, hit: HitFacts, day: date, idle: timed
     return hit.is_entry and hit.key != current.key
 
 
-def _late_hit_target(
-    result: Assignment, current: VisitState, hit: HitFacts, day: date, idle: timedelta, index: int
-) -> int:
-    if current.started_at - hit.occurred_at <= idle and day == current.local_day:
-        current.started_at = hit.occurred_at
-        current.changed = True
-        return result.open_index  # type: ignore[return-value]
-    result.visits.append(_new_visit(hit, day, index))
-    return len(result.visits) - 1
-
-
 def _new_visit(hit: HitFacts, day: date, index: int) -> VisitState:
     return VisitState(hit.occurred_at, hit.occurred_at, day, hit.key, first_hit=index)
 
@@ -105,6 +102,5 @@ def _new_visit(hit: HitFacts, day: date, index: int) -> VisitState:
 def _extend(visit: VisitState, hit: HitFacts) -> None:
     visit.page_count += 1
     visit.changed = True
-    if hit.occurred_at >= visit.ended_at:
-        visit.ended_at = hit.occurred_at
-        visit.exit_url = hit.url
+    visit.ended_at = hit.occurred_at
+    visit.exit_url = hit.url

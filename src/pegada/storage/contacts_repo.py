@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, select
 
 from pegada.storage.dialect import for_update, insert_ignoring_conflicts
+from pegada.storage.engine import WRITE_OPTION
 from pegada.storage.tables import contact_keys, contacts, sessions, submissions
 
 
@@ -23,10 +24,27 @@ def contact_id_by_key(conn: Connection, tenant_id: int, kind: str, value: str) -
 
 
 def contact_row(
-    conn: Connection, tenant_id: int, contact_id: int, *, lock: bool = False
+    conn: Connection,
+    tenant_id: int,
+    contact_id: int,
+    *,
+    lock: bool = False,
+    share_lock: bool = False,
 ) -> Row[Any] | None:
+    """The contact's row; `lock`: for update; `share_lock`: FOR KEY SHARE on PostgreSQL
+    (what a foreign key check takes: it only waits for a transaction holding the row for
+    update, a merge say). SQLite's write transaction already holds the whole database."""
     query = select(contacts).where(contacts.c.tenant_id == tenant_id, contacts.c.id == contact_id)
-    return conn.execute(for_update(conn, query) if lock else query).first()
+    if lock:
+        query = for_update(conn, query)
+    elif share_lock and conn.dialect.name == "postgresql":
+        query = query.with_for_update(read=True, key_share=True)
+    return conn.execute(query).first()
+
+
+def in_write_transaction(conn: Connection) -> bool:
+    """Whether the connection was opened by `write_transaction` (reads take no locks)."""
+    return bool(conn.get_execution_options().get(WRITE_OPTION, False))
 
 
 def insert_contact(conn: Connection, values: dict[str, Any]) -> int:

@@ -141,6 +141,8 @@ sessions = Table(
     # How many other contacts this one browser tried to identify as (flood bound).
     Column("identity_claims", Integer, nullable=False, server_default="0"),
     UniqueConstraint("tenant_id", "session_hash"),
+    # Reports: conversions are the sessions identified in a range of days.
+    Index(None, "tenant_id", "identified_at"),
 )
 
 # One row per page access. The tracker numbers hits per session and site (browser storage
@@ -254,6 +256,8 @@ events = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("tenant_id", "codigo"),
+    # Reports: the events that happened in a range of days.
+    Index(None, "tenant_id", "occurred_at"),
 )
 
 # Every identify / contact call as received (minus the token): the audit trail behind a

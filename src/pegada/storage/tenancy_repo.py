@@ -27,6 +27,11 @@ def tenant_by_id(conn: Connection, tenant_id: int) -> Row[Any] | None:
     return conn.execute(select(tenants).where(tenants.c.id == tenant_id)).first()
 
 
+def update_tenant(conn: Connection, tenant_id: int, values: dict[str, Any]) -> None:
+    if values:
+        conn.execute(tenants.update().where(tenants.c.id == tenant_id).values(**values))
+
+
 def all_tenants(conn: Connection) -> list[Row[Any]]:
     return list(conn.execute(select(tenants).order_by(tenants.c.id)))
 

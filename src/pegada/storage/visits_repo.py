@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, select
+from sqlalchemy import Connection, Row, bindparam, or_, select
 
-from pegada.storage.tables import contacts, sessions, visits
+from pegada.storage.dialect import for_update
+from pegada.storage.tables import contacts, page_views, sessions, visits
 
 TOUCH_COLUMNS = (
     visits.c.id,
@@ -18,6 +19,18 @@ TOUCH_COLUMNS = (
     visits.c.campaign,
     visits.c.landing_url,
 )
+
+
+def lock_sessions(conn: Connection, session_ids: Iterable[int]) -> dict[int, int | None]:
+    """Lock the sessions (in id order, so two writers cannot deadlock on them) for the rest
+    of the transaction and return each one's open visit as it is now: two processes writing
+    hits of one session, or a recompute beside the hit path, take turns."""
+    ids = sorted(set(session_ids))
+    if not ids:
+        return {}
+    query = select(sessions.c.id, sessions.c.open_visit_id).where(sessions.c.id.in_(ids))
+    rows = conn.execute(for_update(conn, query.order_by(sessions.c.id)))
+    return {int(r.id): None if r.open_visit_id is None else int(r.open_visit_id) for r in rows}
 
 
 def open_visits(conn: Connection, visit_ids: Iterable[int]) -> dict[int, Row[Any]]:
@@ -53,7 +66,7 @@ def update_visits(conn: Connection, changes: list[dict[str, Any]]) -> None:
         )
 
 
-def set_open_visits(conn: Connection, pairs: dict[int, int]) -> None:
+def set_open_visits(conn: Connection, pairs: dict[int, int | None]) -> None:
     if pairs:
         conn.execute(
             sessions.update()
@@ -75,10 +88,17 @@ def first_visit(conn: Connection, tenant_id: int, contact_id: int) -> Any:
 
 
 def converting_visit(conn: Connection, session_pk: int, at: Any) -> Any:
-    """The session's visit under way at `at` (the latest started by then), else its first."""
+    """The session's visit under way at `at` (server time): the latest one begun by then,
+    else its first. Begun by the browser's clock (`started_at`) or by the server's (one of
+    its pages received): a browser clock a little fast must not credit the visit before."""
+    received = (
+        select(page_views.c.id)
+        .where(page_views.c.visit_id == visits.c.id, page_views.c.received_at <= at)
+        .exists()
+    )
     before = conn.execute(
         select(*TOUCH_COLUMNS)
-        .where(visits.c.session_id == session_pk, visits.c.started_at <= at)
+        .where(visits.c.session_id == session_pk, or_(visits.c.started_at <= at, received))
         .order_by(visits.c.started_at.desc(), visits.c.id.desc())
         .limit(1)
     ).first()

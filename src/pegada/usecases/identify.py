@@ -1,5 +1,7 @@
 """Identify (`/api/identify`, `/api/v2/sendData`) and `Contato/cadastro`: create or update
-the contact, link the session (retroactively), keep the submission, create a nested event."""
+the contact (merging it with another one an authenticated call shows to be the same person;
+the reply then names the survivor), link the session (retroactively, within the flood
+bound), keep the submission, create a nested event."""
 
 from __future__ import annotations
 
@@ -47,7 +49,9 @@ def identify(
             trusted=not browser,
         )
         session = tracking_repo.ensure_session(conn, tenant.id, body.session_id, now)
-        result.notes += link_session(conn, tenant.id, session, result.contact_id, now)
+        result.notes += link_session(
+            conn, tenant.id, session, result.contact_id, now, browser=browser
+        )
         if session.contact_id in (None, result.contact_id):
             contacts_repo.record_conversion(
                 conn, tenant.id, result.contact_id, int(session.id), now
