@@ -78,7 +78,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Starlette:
                 CORSMiddleware,
                 allow_origins=["*"],
                 allow_methods=["GET", "POST", "PATCH", "OPTIONS"],
-                allow_headers=["content-type"],
+                allow_headers=["content-type", "authorization"],
                 max_age=86400,
             )
         ],
