@@ -230,6 +230,13 @@ def run_process(rules: Any) -> Callable[[Any, Any], Any]:
     return lambda body, context: process(body, context, rules)
 
 
+def group_commit_write() -> Callable[..., None]:
+    """`write_batch(conn, views, drops, now)` as the hit writer calls it in this version."""
+    from pegada.ingest import writer
+
+    return writer.write_batch  # type: ignore[no-any-return]
+
+
 def param_names(rules: Any) -> frozenset[str]:
     names = getattr(rules, "param_names", None)
     return frozenset(names) if names else frozenset(rules.utm_params + rules.click_ids)
@@ -253,10 +260,10 @@ def db_writes(label: str, url: str, pairs: list[tuple[str, bytes]]) -> list[str]
     from pegada.ingest.pipeline import RequestContext
     from pegada.settings import Settings
     from pegada.storage.engine import build_engine, write_transaction
-    from pegada.storage.hits_repo import write_batch
     from pegada.storage.migrate import upgrade
     from pegada.tenancy import create_tenant
 
+    write_batch = group_commit_write()
     settings = Settings(database_url=url)
     engine = build_engine(settings)
     try:
