@@ -36,12 +36,14 @@ def browser_send_data(
     headers: dict[str, str] | None = ORIGIN,
     **fields: Any,
 ) -> httpx2.Response:
-    """What RBTracking.sendData posts: the form's fields, hostClient, session, no token."""
+    """What RBTracking.sendData posts: the form's fields, hostClient, session, a new
+    request_id (its idempotency key), no token."""
     body = {
         "substitute_id": new_tracking_id(),
         **fields,
         "hostClient": SEED_HOST_CLIENT,
         "session_id": session,
+        "request_id": new_tracking_id(),
     }
     return client.patch("/api/v2/sendData", json=body, headers=headers or {})
 
@@ -153,6 +155,77 @@ def test_a_second_browser_send_data_updates_the_same_contact(
     assert (contact["nome"], contact["profissao"]) == ("Ana", "Enfermeira")
     assert sorted(s["session_id"] for s in contact["sessoes"]) == sorted([SESSION, OTHER_SESSION])
     assert count(engine, contacts) == 1
+
+
+def post_as_the_tracker(client: TestClient, path: str, body: dict[str, Any]) -> httpx2.Response:
+    """The tracker's request: a text/plain JSON POST from the page's origin."""
+    return client.post(
+        path,
+        content=json.dumps(body),
+        headers={"content-type": "text/plain;charset=UTF-8", **ORIGIN},
+    )
+
+
+def test_a_resent_browser_send_data_is_stored_once(
+    client: TestClient, seed_tenant: SeedTenant, engine: Engine
+) -> None:
+    """The reply to a sendData was lost and the tracker sends the same body again (same
+    request_id): one submission, one nested event, and the first reply again."""
+    body = {
+        "substitute_id": new_tracking_id(),
+        "nome": "Ana",
+        "emailPrincipal": "ana@example.com",
+        "evento": {"tipo": 29, "descricao": "perdido"},
+        "hostClient": SEED_HOST_CLIENT,
+        "session_id": SESSION,
+        "request_id": new_tracking_id(),
+    }
+    first = post_as_the_tracker(client, "/api/v2/sendData", body)
+    contact_id = ok_id(first)
+    second = post_as_the_tracker(client, "/api/v2/sendData", body)
+    assert second.status_code == first.status_code
+    assert second.json() == first.json() == {"success": True, "dados": {"id": contact_id}}
+    assert (count(engine, submissions), count(engine, events), count(engine, contacts)) == (1, 1, 1)
+    assert [
+        e["dados"]["descricao"] for e in details(client, seed_tenant, contact_id)["eventos"]
+    ] == ["perdido"]
+    # /api/identify is the same operation: the same key there is the same request.
+    assert post_as_the_tracker(client, "/api/identify", body).json() == first.json()
+    assert count(engine, submissions) == 1
+
+    # The key belongs to the session: another session's request with it is stored.
+    other = {**body, "session_id": OTHER_SESSION}
+    assert ok_id(post_as_the_tracker(client, "/api/v2/sendData", other)) == contact_id
+    # A new call (new request_id) with the same data is a new submission.
+    again = {**body, "request_id": new_tracking_id()}
+    assert ok_id(post_as_the_tracker(client, "/api/v2/sendData", again)) == contact_id
+    assert (count(engine, submissions), count(engine, events), count(engine, contacts)) == (3, 3, 1)
+
+
+def test_server_identify_stores_every_call_unless_it_repeats_a_request_id(
+    client: TestClient, seed_tenant: SeedTenant, engine: Engine
+) -> None:
+    """Server-to-server calls (token) without request_id store every call, as before; a
+    backend that sends a request_id gets the same once-only behaviour as the tracker."""
+    body = {
+        **seed_tenant.creds(),
+        "hostClient": SEED_HOST_CLIENT,
+        "session_id": SESSION,
+        "substitute_id": new_tracking_id(),
+        "emailPrincipal": "ana@example.com",
+        "evento": {"tipo": 29},
+    }
+    ids = {ok_id(client.patch("/api/identify", json=body)) for _ in range(2)}
+    assert len(ids) == 1
+    assert (count(engine, submissions), count(engine, events)) == (2, 2)
+
+    # A refused call stores nothing, its key included: sent again corrected, it is stored.
+    keyed = {**body, "request_id": "pedido-991", "evento": {"tipo": 999}}
+    assert client.patch("/api/identify", json=keyed).status_code == 422  # unknown tipo
+    keyed["evento"] = {"tipo": 29}
+    replies = [client.patch("/api/identify", json=keyed).json() for _ in range(2)]
+    assert replies[0] == replies[1] == {"success": True, "dados": {"id": ids.pop()}}
+    assert (count(engine, submissions), count(engine, events)) == (3, 3)
 
 
 def test_tokenless_send_data_without_origin_is_a_server_that_forgot_its_token(

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, func, select
 from pegada.ids import new_tracking_id
 from pegada.settings import Settings
 from pegada.storage.engine import build_engine
-from pegada.storage.tables import contact_keys, contacts, events, idempotency_keys
+from pegada.storage.tables import contact_keys, contacts, events, idempotency_keys, submissions
 from tests.conftest import SEED_EVENT_ID, SeedTenant
 from tests.servers import Server, running_server, running_servers
 
@@ -175,6 +175,29 @@ def test_cadastro_cpf_and_event_codigo_races_store_one_of_each(
     assert count(engine, events) == 1
     assert count(engine, events, events.c.codigo == "matricula-2026-0001") == 1
     assert count(engine, events, events.c.contact_id == contact_id) == 1
+
+
+def test_a_send_data_resent_while_the_first_is_in_flight_is_stored_once(
+    servers: list[Server], engine: Engine, seed_tenant: SeedTenant
+) -> None:
+    """The tracker's keepalive fetch and the next page's resend of it (same request_id)
+    arrive together: one contact, one submission, one nested event, one reply."""
+    body = {
+        "hostClient": seed_tenant.host_client,
+        **seed_tenant.creds(),
+        "nome": "Ana Lima",
+        "emailPrincipal": "ana.lima@example.com",
+        "evento": {"tipo": seed_tenant.event_type_id, "codCurso": "7"},
+        "session_id": new_tracking_id(),
+        "substitute_id": new_tracking_id(),
+        "request_id": new_tracking_id(),
+    }
+    replies = fire(servers, "PATCH", "/api/v2/sendData", [body] * 20)
+    assert {(r.status_code, r.text) for r in replies} == {(200, replies[0].text)}
+    assert count(engine, contacts) == 1
+    assert count(engine, submissions) == 1
+    assert count(engine, events) == 1
+    assert count(engine, idempotency_keys) == 1
 
 
 def _identify_body(seed: SeedTenant, email: str) -> dict[str, Any]:

@@ -98,6 +98,17 @@ class IdentifyBody(ContactFields, kw_only=True):
     hostClient: HostClient
     session_id: ExternalId
     substitute_id: ExternalId
+    request_id: (
+        Annotated[
+            ExternalId,
+            Meta(
+                description="Idempotency key of this call (RBTracking sends a new "
+                "idGenerator() per sendData and keeps it on a resend): the same request_id "
+                "for the same session_id gets the first reply and stores nothing new."
+            ),
+        ]
+        | None
+    ) = None
 
 
 class ContactCadastroBody(ContactFields, kw_only=True):

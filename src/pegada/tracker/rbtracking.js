@@ -220,8 +220,9 @@
       },
       getHostClient: () => h,
       idGenerator,
+      // request_id: kept on a resend, so the server stores a lost-reply sendData once
       sendData(data, ok, fail) {
-        request('/api/v2/sendData', { substitute_id: idGenerator(), ...data, hostClient: h, session_id: hash() }, ok, fail);
+        request('/api/v2/sendData', { substitute_id: idGenerator(), ...data, hostClient: h, session_id: hash(), request_id: idGenerator() }, ok, fail);
       },
       sendEvent(params, ok, fail) {
         request('/api/sendEvent', { event: [].concat(params).map(event), hostClient: h, session_id: hash(), event_id: idGenerator() }, ok, fail);

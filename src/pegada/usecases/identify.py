@@ -21,6 +21,7 @@ from pegada.payloads.contact import ContactCadastroBody, ContactFields, Identify
 from pegada.storage import contacts_repo, tracking_repo, visits_repo
 from pegada.storage.transact import transact
 from pegada.tenancy import Channel, Tenant, authenticate, caller, resolve_event_type
+from pegada.usecases.idempotency import once, session_key
 
 
 def identify(
@@ -32,11 +33,17 @@ def identify(
     browser: bool = False,
 ) -> Any:
     """`browser`: the call came from a page without a token (SPEC §4 trust levels): it is
-    filed under the tenant's site, and never overwrites what an authenticated channel set."""
+    filed under the tenant's site, and never overwrites what an authenticated channel set.
+    A `request_id` makes the call idempotent per session: the tracker resends a request
+    whose reply was lost, and the replay gets the first reply and stores nothing new."""
     incoming = normalize_contact(body)
 
     def work(conn: Connection) -> Any:
         tenant, channel = caller(conn, body.hostClient, body.origem, body.token, browser)
+        key = session_key(body.session_id, body.request_id)
+        return once(conn, tenant.id, "sendData", key, lambda: store(conn, tenant, channel))
+
+    def store(conn: Connection, tenant: Tenant, channel: Channel | None) -> Any:
         now = utcnow()
         result = upsert_contact(
             conn,

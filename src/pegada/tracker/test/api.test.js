@@ -5,7 +5,7 @@ import { page, settle, store, plain, HOST, ENDPOINT } from './helpers/browser.js
 const HASH = /^\d{45}$/;
 const only = (p, path) => p.fetches.filter((f) => f.url === ENDPOINT + path);
 
-test('sendData: form fields merged with hostClient, session_id, substitute_id; ok gets {success, data}', async () => {
+test('sendData: form fields merged with hostClient, session_id, substitute_id, request_id; ok gets {success, data}', async () => {
   const p = page({
     reply: (r) => (r.url.endsWith('/api/v2/sendData') ? { status: 200, json: { success: true, dados: { id: '155' } } } : { status: 204 }),
   });
@@ -25,6 +25,8 @@ test('sendData: form fields merged with hostClient, session_id, substitute_id; o
   assert.equal(f.json.hostClient, HOST, 'the library’s hostClient wins');
   assert.equal(f.json.session_id, p.RB.getHash());
   assert.match(f.json.substitute_id, HASH);
+  assert.match(f.json.request_id, HASH);
+  assert.notEqual(f.json.request_id, f.json.substitute_id);
   assert.equal('token' in f.json, false);
   assert.deepEqual(plain(ok), { success: true, data: { id: '155' } });
   assert.equal(fail, undefined);
@@ -36,6 +38,17 @@ test('sendData: a substitute_id given by the page is kept', async () => {
   p.RB.sendData({ emailPrincipal: 'a@b.c', substitute_id: 'pedido-991' });
   await settle();
   assert.equal(only(p, '/api/v2/sendData')[0].json.substitute_id, 'pedido-991');
+});
+
+test('sendData: every call gets its own request_id (the idempotency key); the library’s wins', async () => {
+  const p = page();
+  p.RB.sendData({ emailPrincipal: 'a@b.c', request_id: 'forged' });
+  p.RB.sendData({ emailPrincipal: 'a@b.c', request_id: 'forged' });
+  await settle();
+  const ids = only(p, '/api/v2/sendData').map((f) => f.json.request_id);
+  assert.equal(ids.length, 2);
+  for (const id of ids) assert.match(id, HASH);
+  assert.notEqual(ids[0], ids[1]);
 });
 
 test('sendData creates the hash when none exists yet (manual mode before start)', async () => {

@@ -84,7 +84,7 @@ test('getData on the second site reads what sendData sent on the first (same has
   const server = new Map();
   const reply = (r) => {
     if (r.url.endsWith('/api/v2/sendData')) {
-      const { hostClient, session_id, substitute_id, ...fields } = r.json;
+      const { hostClient, session_id, substitute_id, request_id, ...fields } = r.json;
       server.set(session_id, fields);
       return { status: 200, json: { success: true, dados: { id: '1' } } };
     }

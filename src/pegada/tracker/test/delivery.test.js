@@ -16,6 +16,7 @@ test('a failed send is queued in localStorage and resent with the identical body
   const queued = JSON.parse(s.ls.get('_rbt_q'));
   assert.deepEqual(queued.map((e) => e.a), ['/api/collect', '/api/v2/sendData', '/api/sendEvent']);
   const sentBefore = p1.fetches.map((f) => f.init.body);
+  assert.match(queued[1].b.request_id, /^\d{45}$/, 'sendData carries its idempotency key');
 
   const p2 = page({ store: s, advance: 60e3, url: 'https://site.example/next' });
   await settle();
