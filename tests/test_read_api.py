@@ -362,7 +362,40 @@ def test_every_read_endpoint_needs_a_channel_token(
 ) -> None:
     path = endpoint.path.replace("{id}", "1")
     headers = {} if header is None else {"Authorization": header}
-    refused(client.get(path, headers=headers), 401, "Authorization")
+    reply = client.get(path, headers=headers)
+    refused(reply, 401, "Authorization")
+    assert reply.headers["WWW-Authenticate"].startswith('Bearer realm="pegada"')
+
+
+NO_TOKEN = 'Bearer realm="pegada"'
+WRONG_TOKEN = 'Bearer realm="pegada", error="invalid_token"'
+
+
+@pytest.mark.parametrize(
+    ("header", "challenge"),
+    [
+        (None, NO_TOKEN),
+        ("", NO_TOKEN),
+        ("Bearer ", NO_TOKEN),
+        ("Basic YWxhZGRpbjpvcGVuc2VzYW1l", NO_TOKEN),
+        ("Bearer not-a-token", WRONG_TOKEN),
+        ("bearer " + "0" * 32, WRONG_TOKEN),
+    ],
+)
+def test_a_refusal_says_to_send_a_bearer_token(
+    client: TestClient, seed_tenant: SeedTenant, header: str | None, challenge: str
+) -> None:
+    """RFC 6750 §3: every 401 names the scheme and realm; `invalid_token` only when a token
+    was sent (malformed, or of no tenant)."""
+    headers = {} if header is None else {"Authorization": header}
+    reply = client.get("/api/v1/contacts", headers=headers)
+    refused(reply, 401, "Authorization")
+    assert reply.headers["WWW-Authenticate"] == challenge
+    accepted = client.get(
+        "/api/v1/contacts", headers={"Authorization": f"Bearer {seed_tenant.token}"}
+    )
+    assert accepted.status_code == 200, accepted.text
+    assert "WWW-Authenticate" not in accepted.headers
 
 
 def test_an_unknown_token_is_refused(client: TestClient, seed_tenant: SeedTenant) -> None:

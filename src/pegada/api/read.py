@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from pegada.api.errors import failure
 from pegada.api.replies import success
 from pegada.errors import AuthFailed, InvalidInput
 from pegada.ids import TOKEN_RE
@@ -175,6 +176,18 @@ def parse_params(
     return values
 
 
+#: The protection space named in `WWW-Authenticate` (RFC 6750 §3).
+REALM = "pegada"
+
+
+def _presented_token(header: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header (scheme in any case), or None
+    when there is no header, another scheme or no token after `Bearer`."""
+    scheme, _, token = (header or "").strip().partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
 def bearer_token(request: Request) -> str:
     header = request.headers.get("authorization")
     if not header:
@@ -182,9 +195,8 @@ def bearer_token(request: Request) -> str:
             "Authorization: a channel token is required (Authorization: Bearer <token>)",
             {"Authorization": "is required"},
         )
-    scheme, _, token = header.strip().partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
+    token = _presented_token(header)
+    if token is None:
         raise AuthFailed(
             "Authorization: use the Bearer scheme (Authorization: Bearer <token>)",
             {"Authorization": "not a Bearer token"},
@@ -194,6 +206,18 @@ def bearer_token(request: Request) -> str:
             "Authorization: not a channel token of any tenant", {"Authorization": "unknown token"}
         )
     return token
+
+
+def _unauthorized(request: Request, refusal: AuthFailed) -> Response:
+    """The 401 of a refused read, with the challenge RFC 6750 §3 (and RFC 9110 §11.6.1)
+    requires, so a client learns to send a Bearer token: `error="invalid_token"` only when
+    one was sent, since a request without one gets no error code."""
+    challenge = f'Bearer realm="{REALM}"'
+    if _presented_token(request.headers.get("authorization")) is not None:
+        challenge += ', error="invalid_token"'
+    reply = failure(refusal.status, refusal.message, refusal.fields)
+    reply.headers["WWW-Authenticate"] = challenge
+    return reply
 
 
 # --- the endpoints ---------------------------------------------------------------------------
@@ -429,8 +453,11 @@ READ_ENDPOINTS: tuple[ReadEndpoint, ...] = (
 def _handler(endpoint: ReadEndpoint) -> Callable[[Request], Awaitable[Response]]:
     async def handle(request: Request) -> Response:
         engine = request.app.state.engine
-        token = bearer_token(request)
-        tenant = await run_in_threadpool(reports.reader_tenant, engine, token)
+        try:
+            token = bearer_token(request)
+            tenant = await run_in_threadpool(reports.reader_tenant, engine, token)
+        except AuthFailed as refusal:
+            return _unauthorized(request, refusal)
         args = parse_params(
             endpoint.params, request.query_params.multi_items(), request.path_params
         )

@@ -150,7 +150,7 @@ def merge_contacts(
     }
     merges_repo.move_all(conn, tenant_id, merged_id, survivor_id)
     profile = fold_profiles(dict(survivor.fields), dict(merged.fields))
-    merges_repo.set_contact(
+    contacts_repo.update_contact(
         conn,
         tenant_id,
         survivor_id,
@@ -161,7 +161,7 @@ def merge_contacts(
             "updated_at": now,
         },
     )
-    merges_repo.set_contact(
+    contacts_repo.update_contact(
         conn, tenant_id, merged_id, {"merged_into": survivor_id, "updated_at": now}
     )
     merge_id = merges_repo.insert_merge(
@@ -229,10 +229,10 @@ def unmerge(conn: Connection, tenant_id: int, merge_id: int, now: datetime) -> U
     count_keys = merges_repo.move_back_keys(
         conn, tenant_id, [(str(k), str(v)) for k, v in moved["keys"]], survivor_id, merged_id
     )
-    merges_repo.set_contact(
+    contacts_repo.update_contact(
         conn, tenant_id, survivor_id, {**_restored(snapshot["survivor"]), "updated_at": now}
     )
-    merges_repo.set_contact(
+    contacts_repo.update_contact(
         conn,
         tenant_id,
         merged_id,

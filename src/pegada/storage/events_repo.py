@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, select
+from sqlalchemy import Connection, Row, Select, func, select
 
 from pegada.storage.dialect import for_update
 from pegada.storage.tables import event_types, events, sessions
@@ -43,9 +43,11 @@ def attach_session_events(
     return int(result.rowcount)
 
 
-def events_of(conn: Connection, tenant_id: int, contact_id: int) -> list[Row[Any]]:
-    """The contact's events with their type and session hash, oldest first."""
-    query = (
+def contact_events(tenant_id: int, contact_id: int) -> Select[Any]:
+    """The contact's events with their type and session hash, unordered: the CRM's contact
+    view reads them all and the timeline a page at a time, so each caller adds its own
+    order and bounds, while both show the same columns."""
+    return (
         select(
             events,
             event_types.c.type_id,
@@ -56,8 +58,12 @@ def events_of(conn: Connection, tenant_id: int, contact_id: int) -> list[Row[Any
         .join(event_types, event_types.c.id == events.c.event_type_id)
         .outerjoin(sessions, sessions.c.id == events.c.session_id)
         .where(events.c.tenant_id == tenant_id, events.c.contact_id == contact_id)
-        .order_by(events.c.occurred_at, events.c.id)
     )
+
+
+def events_of(conn: Connection, tenant_id: int, contact_id: int) -> list[Row[Any]]:
+    """The contact's events with their type and session hash, oldest first."""
+    query = contact_events(tenant_id, contact_id).order_by(events.c.occurred_at, events.c.id)
     return list(conn.execute(query))
 
 

@@ -12,12 +12,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, Table, or_, select, tuple_
+from sqlalchemy.sql.elements import ColumnElement
 
+from pegada.storage.contacts_repo import contact_row
 from pegada.storage.dialect import for_update
 from pegada.storage.tables import (
     contact_keys,
     contact_merges,
-    contacts,
     events,
     sessions,
     submissions,
@@ -45,21 +46,10 @@ def lock_contacts(conn: Connection, tenant_id: int, contact_ids: Iterable[int]) 
     left out."""
     found: dict[int, Any] = {}
     for contact_id in sorted(set(contact_ids)):
-        query = select(contacts).where(
-            contacts.c.tenant_id == tenant_id, contacts.c.id == contact_id
-        )
-        row = conn.execute(for_update(conn, query)).first()
+        row = contact_row(conn, tenant_id, contact_id, lock=True)
         if row is not None:
             found[contact_id] = row
     return found
-
-
-def set_contact(conn: Connection, tenant_id: int, contact_id: int, values: dict[str, Any]) -> None:
-    conn.execute(
-        contacts.update()
-        .where(contacts.c.tenant_id == tenant_id, contacts.c.id == contact_id)
-        .values(**values)
-    )
 
 
 # --- what belongs to a contact ---------------------------------------------------------------
@@ -98,16 +88,48 @@ def keys_of(conn: Connection, tenant_id: int, contact_id: int) -> list[tuple[str
 # --- moving rows between contacts ------------------------------------------------------------
 
 
+def _hand_over(
+    conn: Connection,
+    table: Table,
+    tenant_id: int,
+    from_contact: int,
+    to_contact: int,
+    *only: ColumnElement[bool],
+) -> int:
+    """Give `from_contact`'s rows of `table` (those matching `only`, if given) to
+    `to_contact`; returns how many moved. Every move of a merge or an unmerge is this one
+    statement, so none can forget the tenant or whose rows it takes."""
+    result = conn.execute(
+        table.update()
+        .where(table.c.tenant_id == tenant_id, table.c.contact_id == from_contact, *only)
+        .values(contact_id=to_contact)
+    )
+    return int(result.rowcount)
+
+
+def _hand_over_listed(
+    conn: Connection,
+    table: Table,
+    tenant_id: int,
+    from_contact: int,
+    to_contact: int,
+    column: ColumnElement[Any],
+    values: Sequence[Any],
+) -> int:
+    """`_hand_over` of the rows whose `column` is one of `values`, a chunk at a time (an
+    unmerge's lists can be long); returns how many moved."""
+    return sum(
+        _hand_over(conn, table, tenant_id, from_contact, to_contact, column.in_(list(chunk)))
+        for chunk in _chunks(values)
+    )
+
+
 def move_all(conn: Connection, tenant_id: int, from_contact: int, to_contact: int) -> None:
     """Hand every session, event, submission and identity key of one contact to another.
     The caller holds both contact rows locked, so no row can start pointing at
     `from_contact` meanwhile (a foreign-key check waits for that lock)."""
     for table in (sessions, events, submissions, contact_keys):
-        conn.execute(
-            table.update()
-            .where(table.c.tenant_id == tenant_id, table.c.contact_id == from_contact)
-            .values(contact_id=to_contact)
-        )
+        _hand_over(conn, table, tenant_id, from_contact, to_contact)
 
 
 #: The tables whose rows `move_back` takes by id.
@@ -125,19 +147,7 @@ def move_back(
     """Give the rows of `kind` ("sessions", "events", "submissions") with these ids that
     `from_contact` still has back to `to_contact`; returns how many moved."""
     table = _BY_ID[kind]
-    moved = 0
-    for chunk in _chunks(ids):
-        result = conn.execute(
-            table.update()
-            .where(
-                table.c.tenant_id == tenant_id,
-                table.c.contact_id == from_contact,
-                table.c.id.in_(chunk),
-            )
-            .values(contact_id=to_contact)
-        )
-        moved += int(result.rowcount)
-    return moved
+    return _hand_over_listed(conn, table, tenant_id, from_contact, to_contact, table.c.id, ids)
 
 
 def move_back_session_events(
@@ -149,19 +159,9 @@ def move_back_session_events(
 ) -> int:
     """Events of these sessions that `from_contact` has (also ones recorded after the merge)
     follow their session back: a session's history is never split between two people."""
-    moved = 0
-    for chunk in _chunks(session_ids):
-        result = conn.execute(
-            events.update()
-            .where(
-                events.c.tenant_id == tenant_id,
-                events.c.contact_id == from_contact,
-                events.c.session_id.in_(chunk),
-            )
-            .values(contact_id=to_contact)
-        )
-        moved += int(result.rowcount)
-    return moved
+    return _hand_over_listed(
+        conn, events, tenant_id, from_contact, to_contact, events.c.session_id, session_ids
+    )
 
 
 def move_back_keys(
@@ -171,19 +171,10 @@ def move_back_keys(
     from_contact: int,
     to_contact: int,
 ) -> int:
-    moved = 0
-    for chunk in _chunks(keys):
-        result = conn.execute(
-            contact_keys.update()
-            .where(
-                contact_keys.c.tenant_id == tenant_id,
-                contact_keys.c.contact_id == from_contact,
-                tuple_(contact_keys.c.kind, contact_keys.c.value).in_(list(chunk)),
-            )
-            .values(contact_id=to_contact)
-        )
-        moved += int(result.rowcount)
-    return moved
+    """Give the identity keys, (kind, value) pairs, that `from_contact` still has back to
+    `to_contact`; returns how many moved."""
+    key = tuple_(contact_keys.c.kind, contact_keys.c.value)
+    return _hand_over_listed(conn, contact_keys, tenant_id, from_contact, to_contact, key, keys)
 
 
 # --- the merge log ---------------------------------------------------------------------------
@@ -206,6 +197,12 @@ def merge_row(
     return conn.execute(for_update(conn, query) if lock else query).first()
 
 
+def took_part(contact_id: int) -> ColumnElement[bool]:
+    """Merges the contact took part in, as survivor or as the merged one: what unmerge
+    checks, the merge log lists and the timeline shows must be the same merges."""
+    return or_(contact_merges.c.survivor_id == contact_id, contact_merges.c.merged_id == contact_id)
+
+
 def later_active_merges(
     conn: Connection, tenant_id: int, merge_id: int, contact_id: int
 ) -> list[int]:
@@ -216,10 +213,7 @@ def later_active_merges(
             contact_merges.c.tenant_id == tenant_id,
             contact_merges.c.id > merge_id,
             contact_merges.c.unmerged_at.is_(None),
-            or_(
-                contact_merges.c.survivor_id == contact_id,
-                contact_merges.c.merged_id == contact_id,
-            ),
+            took_part(contact_id),
         )
         .order_by(contact_merges.c.id.desc())
     )
@@ -238,12 +232,7 @@ def merges(conn: Connection, tenant_id: int, contact_id: int | None = None) -> l
     """The merge log, oldest first; with `contact_id`, the merges it took part in."""
     query = select(contact_merges).where(contact_merges.c.tenant_id == tenant_id)
     if contact_id is not None:
-        query = query.where(
-            or_(
-                contact_merges.c.survivor_id == contact_id,
-                contact_merges.c.merged_id == contact_id,
-            )
-        )
+        query = query.where(took_part(contact_id))
     return list(conn.execute(query.order_by(contact_merges.c.id)))
 
 

@@ -12,14 +12,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, or_, select, true
+from sqlalchemy import Column, Connection, Row, Select, and_, or_, select, true
 from sqlalchemy.sql.elements import ColumnElement
 
+from pegada.storage.contacts_repo import contact_row
+from pegada.storage.events_repo import contact_events
+from pegada.storage.merges_repo import took_part
 from pegada.storage.tables import (
     channels,
     contact_merges,
-    contacts,
-    event_types,
     events,
     page_views,
     sessions,
@@ -40,28 +41,36 @@ class Boundary:
     id: int
 
 
-def contact(conn: Connection, tenant_id: int, contact_id: int) -> Row[Any] | None:
-    return conn.execute(
-        select(contacts).where(contacts.c.tenant_id == tenant_id, contacts.c.id == contact_id)
-    ).first()
-
-
 def live_contact(conn: Connection, tenant_id: int, contact_id: int) -> Row[Any] | None:
     """The contact, or the survivor it was merged into (following the chain)."""
-    row = contact(conn, tenant_id, contact_id)
+    row = contact_row(conn, tenant_id, contact_id)
     for _ in range(MAX_MERGE_CHAIN):
         if row is None or row.merged_into is None:
             return row
-        row = contact(conn, tenant_id, int(row.merged_into))
+        row = contact_row(conn, tenant_id, int(row.merged_into))
     return None
 
 
-def _beyond(
-    at: Any, row_id: Any, kind: str, boundary: Boundary | None, descending: bool
-) -> ColumnElement[bool]:
-    """Rows of one source (all of `kind`) that come after `boundary` in the page order."""
+@dataclass(frozen=True)
+class _Source:
+    """Where one kind of item sorts in the timeline: its kind and its (time, id) columns."""
+
+    kind: str
+    at: Column[Any]
+    id: Column[Any]
+
+
+_VISITS = _Source("visit", visits.c.started_at, visits.c.id)
+_EVENTS = _Source("event", events.c.occurred_at, events.c.id)
+_SUBMISSIONS = _Source("submission", submissions.c.created_at, submissions.c.id)
+_MERGES = _Source("merge", contact_merges.c.merged_at, contact_merges.c.id)
+
+
+def _beyond(source: _Source, boundary: Boundary | None, descending: bool) -> ColumnElement[bool]:
+    """Rows of one source that come after `boundary` in the page order."""
     if boundary is None:
         return true()
+    at, row_id, kind = source.at, source.id, source.kind
     strictly = at < boundary.at if descending else at > boundary.at
     if kind == boundary.kind:
         tie = row_id < boundary.id if descending else row_id > boundary.id
@@ -71,10 +80,23 @@ def _beyond(
     return or_(strictly, at == boundary.at) if later_kind else strictly
 
 
-def _ordered(query: Any, at: Any, row_id: Any, descending: bool, limit: int) -> Any:
+def _page(
+    conn: Connection,
+    query: Select[Any],
+    source: _Source,
+    boundary: Boundary | None,
+    descending: bool,
+    limit: int,
+) -> list[Row[Any]]:
+    """The next `limit` rows of one source's `query`, after `boundary` in the page order.
+    Every source pages the same way, so the merged timeline neither skips nor repeats an
+    item at a page's edge; only what each source selects differs."""
+    query = query.where(_beyond(source, boundary, descending))
     if descending:
-        return query.order_by(at.desc(), row_id.desc()).limit(limit)
-    return query.order_by(at, row_id).limit(limit)
+        query = query.order_by(source.at.desc(), source.id.desc())
+    else:
+        query = query.order_by(source.at, source.id)
+    return list(conn.execute(query.limit(limit)))
 
 
 def visits_of(
@@ -92,10 +114,9 @@ def visits_of(
             sessions.c.tenant_id == tenant_id,
             sessions.c.contact_id == contact_id,
             visits.c.tenant_id == tenant_id,
-            _beyond(visits.c.started_at, visits.c.id, "visit", boundary, descending),
         )
     )
-    return list(conn.execute(_ordered(query, visits.c.started_at, visits.c.id, descending, limit)))
+    return _page(conn, query, _VISITS, boundary, descending, limit)
 
 
 def pages_of(conn: Connection, tenant_id: int, visit_ids: Iterable[int]) -> list[Row[Any]]:
@@ -127,23 +148,7 @@ def events_of(
     descending: bool,
     limit: int,
 ) -> list[Row[Any]]:
-    query = (
-        select(
-            events,
-            event_types.c.type_id,
-            event_types.c.codigo.label("type_codigo"),
-            event_types.c.titulo.label("type_titulo"),
-            sessions.c.session_hash,
-        )
-        .join(event_types, event_types.c.id == events.c.event_type_id)
-        .outerjoin(sessions, sessions.c.id == events.c.session_id)
-        .where(
-            events.c.tenant_id == tenant_id,
-            events.c.contact_id == contact_id,
-            _beyond(events.c.occurred_at, events.c.id, "event", boundary, descending),
-        )
-    )
-    return list(conn.execute(_ordered(query, events.c.occurred_at, events.c.id, descending, limit)))
+    return _page(conn, contact_events(tenant_id, contact_id), _EVENTS, boundary, descending, limit)
 
 
 def submissions_of(
@@ -163,15 +168,9 @@ def submissions_of(
         )
         .outerjoin(channels, channels.c.id == submissions.c.channel_id)
         .outerjoin(sessions, sessions.c.id == submissions.c.session_id)
-        .where(
-            submissions.c.tenant_id == tenant_id,
-            submissions.c.contact_id == contact_id,
-            _beyond(submissions.c.created_at, submissions.c.id, "submission", boundary, descending),
-        )
+        .where(submissions.c.tenant_id == tenant_id, submissions.c.contact_id == contact_id)
     )
-    return list(
-        conn.execute(_ordered(query, submissions.c.created_at, submissions.c.id, descending, limit))
-    )
+    return _page(conn, query, _SUBMISSIONS, boundary, descending, limit)
 
 
 def merges_of(
@@ -190,13 +189,5 @@ def merges_of(
         contact_merges.c.reason,
         contact_merges.c.merged_at,
         contact_merges.c.unmerged_at,
-    ).where(
-        contact_merges.c.tenant_id == tenant_id,
-        or_(contact_merges.c.survivor_id == contact_id, contact_merges.c.merged_id == contact_id),
-        _beyond(contact_merges.c.merged_at, contact_merges.c.id, "merge", boundary, descending),
-    )
-    return list(
-        conn.execute(
-            _ordered(query, contact_merges.c.merged_at, contact_merges.c.id, descending, limit)
-        )
-    )
+    ).where(contact_merges.c.tenant_id == tenant_id, took_part(contact_id))
+    return _page(conn, query, _MERGES, boundary, descending, limit)

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine
 
 from pegada.errors import InvalidInput, NotFound
 from pegada.events.moments import local_iso
-from pegada.storage import timeline_repo
+from pegada.storage import contacts_repo, timeline_repo
 from pegada.storage.engine import read_transaction
 from pegada.storage.timeline_repo import Boundary
 from pegada.tenancy import Tenant
@@ -64,7 +64,7 @@ def timeline(
     order = "desc" if descending else "asc"
     boundary = boundary_of(cursor, order)
     with read_transaction(engine) as conn:
-        requested = timeline_repo.contact(conn, tenant.id, contact_id)
+        requested = contacts_repo.contact_row(conn, tenant.id, contact_id)
         live = timeline_repo.live_contact(conn, tenant.id, contact_id) if requested else None
         if live is None:
             raise NotFound(f"id: no contact {contact_id} in this tenant", {"id": "unknown contact"})
