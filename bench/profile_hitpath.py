@@ -117,7 +117,7 @@ def pct(values: Iterable[float], q: float) -> float:
 def micro(pairs: list[tuple[str, bytes]]) -> list[str]:
     from starlette.requests import Request
 
-    from pegada.api.collector import _decode
+    from pegada.api.collector import decode as _decode
     from pegada.attribution.rules import Touch, default_rules
     from pegada.clock import utcnow
     from pegada.ingest import useragent
@@ -253,7 +253,7 @@ def _decode_of(decode: Callable[[bytes, Any], Any]) -> Callable[[bytes], Any]:
 
 def db_writes(label: str, url: str, pairs: list[tuple[str, bytes]]) -> list[str]:
     """Wall time of one group-commit transaction by batch size (hits from the capture)."""
-    from pegada.api.collector import _decode
+    from pegada.api.collector import decode as _decode
     from pegada.attribution.rules import default_rules
     from pegada.clock import utcnow
     from pegada.ingest.payload import CollectBody
@@ -474,10 +474,13 @@ CATEGORIES: list[tuple[str, re.Pattern[str]]] = [
     ("URL/IP parsing (urllib, ipaddress, urls.py)", re.compile(r"urllib/|ipaddress|ingest/urls")),
     ("channel classification", re.compile(r"pegada/attribution")),
     ("pipeline glue (pipeline.py)", re.compile(r"pegada/ingest/pipeline")),
-    ("body decode (api/body.py, collector._decode)", re.compile(r"api/body|_decode")),
+    ("body decode (api/body.py, collector.decode)", re.compile(r"api/body| decode$")),
     ("DB: sqlite3/psycopg driver", re.compile(r"sqlite3|psycopg|do_execute|do_commit")),
     ("DB: SQLAlchemy (compile, execute, pool)", re.compile(r"sqlalchemy")),
     ("DB: storage/*_repo.py, engine.py", re.compile(r"_repo\.py|storage/engine|storage/dialect")),
+    ("DB: driver statements (storage/hot_writes.py)", re.compile(r"storage/hot_writes")),
+    ("in-order batch (ingest/in_order.py)", re.compile(r"ingest/in_order")),
+    ("hits entry (api/hits.py)", re.compile(r"pegada/api/hits")),
     ("visits, touches (journeys/, ingest/commit.py)", re.compile(r"pegada/journeys|ingest/commit")),
     ("writer glue (writer.py)", re.compile(r"ingest/writer")),
     ("handler glue (collector.py, tenants, clock)", re.compile(r"pegada/")),

@@ -17,8 +17,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from pegada import __version__
-from pegada.api.collector import collect, get_data
+from pegada.api.collector import get_data
 from pegada.api.errors import on_http_error, on_pegada_error, on_unexpected
+from pegada.api.hits import PATH as HITS_PATH
+from pegada.api.hits import HitsEndpoint, HitsRoute
 from pegada.api.openapi import docs_routes
 from pegada.api.read import read_routes
 from pegada.api.replies import json_response
@@ -65,13 +67,15 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Starlette:
         routes=[
             Route("/healthz", health),
             Route("/libs/RBTracking.min.js", tracker_script),
-            Route("/api/collect", collect, methods=["POST"]),
+            Route(HITS_PATH, HitsRoute(), methods=["POST"]),
             Route("/api/getData", get_data, methods=["POST"]),
             *api_routes(),
             *read_routes(),
             *docs_routes(),
         ],
         middleware=[
+            # Page hits are served before anything else runs (api/hits.py).
+            Middleware(HitsEndpoint),
             # Browsers call the API from schools' sites; nothing relies on cookies, so any
             # origin may read replies (tenants restrict hit origins themselves).
             Middleware(
@@ -79,8 +83,10 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Starlette:
                 allow_origins=["*"],
                 allow_methods=["GET", "POST", "PATCH", "OPTIONS"],
                 allow_headers=["content-type", "authorization"],
+                # A dashboard on another site learns why a read was refused.
+                expose_headers=["WWW-Authenticate"],
                 max_age=86400,
-            )
+            ),
         ],
         exception_handlers={
             PegadaError: on_pegada_error,

@@ -1,6 +1,10 @@
 """What one group commit writes: the batch's page hits, grouped into visits, and its drop
 counts — in one transaction.
 
+The common batch (hits in time order, none resent) is written by ingest/in_order.py with a
+few driver statements; this module is the exact path for every other batch, and the
+reference both must agree with.
+
 The batch's sessions are locked first, so two processes writing hits of one session (or a
 recompute running beside them) take turns. Resent hits (same session, host and sequence
 number) are recognised before they are counted into a visit, so a tracker's retries never
@@ -21,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from pegada.ingest.in_order import write_in_order
 from pegada.ingest.pipeline import Drop, PageView
 from pegada.journeys.regroup import (
     credit_waiting_events,
@@ -36,7 +41,7 @@ from pegada.storage import hits_repo, visits_repo
 
 
 def write_batch(conn: Connection, views: list[PageView], drops: list[Drop], now: datetime) -> None:
-    if views:
+    if views and not write_in_order(conn, views, now):
         _write_views(conn, views, now)
     if drops:
         hits_repo.count_drops(conn, drops, now)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,7 +20,7 @@ from pegada.ingest.urls import (
     without_userinfo,
 )
 from pegada.ingest.useragent import describe
-from pegada.journeys.landing import Scope, classify_access
+from pegada.journeys.landing import Landing, Scope, classify_access
 
 #: A queued hit may arrive days late; older or future client times are not trusted.
 _MAX_AGE = timedelta(days=7)
@@ -67,15 +68,43 @@ class Drop:
     count: int = 1
 
 
-def occurred_at(hit: Hit, received_at: datetime) -> datetime:
+_MAX_AGE_MS = _MAX_AGE // timedelta(milliseconds=1)
+_MAX_SKEW_MS = _MAX_SKEW // timedelta(milliseconds=1)
+
+
+def occurred_at(hit: Hit, received_at: datetime, now_ms: int | None = None) -> datetime:
     # Compared as whole milliseconds first: an absurd `ts` (any size JSON allows) must fall
     # back to the server's time, not overflow datetime.
-    now_ms = int(received_at.timestamp() * 1000)
-    oldest = now_ms - _MAX_AGE // timedelta(milliseconds=1)
-    newest = now_ms + _MAX_SKEW // timedelta(milliseconds=1)
-    if oldest <= hit.ts <= newest:
+    if now_ms is None:
+        now_ms = int(received_at.timestamp() * 1000)
+    if now_ms - _MAX_AGE_MS <= hit.ts <= now_ms + _MAX_SKEW_MS:
         return datetime.fromtimestamp(hit.ts / 1000, UTC)
     return received_at
+
+
+@lru_cache(maxsize=1024)
+def _scope(
+    tenant_id: int,
+    rules: ChannelRules,
+    internal_hosts: frozenset[str],
+    timezone: str,
+    idle: timedelta,
+) -> Scope:
+    """A tenant's scope, built once per setting (every request of a tenant shares it)."""
+    return Scope(tenant_id, rules, internal_hosts, ZoneInfo(timezone), idle)
+
+
+@lru_cache(maxsize=16_384)
+def _landing(
+    rules: ChannelRules,
+    params: tuple[tuple[str, str], ...],
+    ref_host: str | None,
+    host: str,
+    internal_hosts: frozenset[str],
+) -> Landing:
+    """`classify_access`, remembered: most hits are a site's own pages or the same few
+    search engines and campaigns, and the rules are fixed for the process."""
+    return classify_access(rules, dict(params), ref_host, host, internal_hosts)
 
 
 def process(
@@ -87,13 +116,11 @@ def process(
     views: list[PageView] = []
     drops: list[Drop] = []
     network = ip_prefix(context.ip)
-    scope = Scope(
-        context.tenant_id,
-        rules,
-        context.internal_hosts,
-        ZoneInfo(context.timezone),
-        context.visit_idle,
+    scope = _scope(
+        context.tenant_id, rules, context.internal_hosts, context.timezone, context.visit_idle
     )
+    received_at = context.received_at
+    now_ms = int(received_at.timestamp() * 1000)
     for hit in body.hits:
         url, referrer = without_userinfo(hit.u), without_userinfo(hit.r)
         split = split_url(url)
@@ -103,7 +130,9 @@ def process(
         host, path, query = split
         params = campaign_params(hit.lp, query, rules.param_names)
         ref_host = referrer_host(referrer)
-        landing = classify_access(rules, params, ref_host, host, context.internal_hosts)
+        landing = _landing(
+            rules, tuple(sorted(params.items())), ref_host, host, context.internal_hosts
+        )
         views.append(
             PageView(
                 context.tenant_id,
@@ -113,8 +142,8 @@ def process(
                 landing.classification,
                 {
                     "seq": hit.q,
-                    "occurred_at": occurred_at(hit, context.received_at),
-                    "received_at": context.received_at,
+                    "occurred_at": occurred_at(hit, received_at, now_ms),
+                    "received_at": received_at,
                     "url": url,
                     "host": host,
                     "path": path,

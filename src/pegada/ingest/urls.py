@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from functools import lru_cache
 from urllib.parse import parse_qsl, urlsplit
 
 
@@ -45,8 +46,10 @@ def campaign_params(
     return found
 
 
+@lru_cache(maxsize=65_536)
 def ip_prefix(address: str | None) -> str | None:
-    """The network an IP belongs to (/24 for IPv4, /48 for IPv6), never the address."""
+    """The network an IP belongs to (/24 for IPv4, /48 for IPv6), never the address.
+    Remembered per address: a visitor sends many hits from one."""
     if not address:
         return None
     try:

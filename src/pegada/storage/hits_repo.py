@@ -18,27 +18,27 @@ from pegada.storage.tables import ingest_drops, page_views, sessions, visits
 #: Text columns and their sizes. Derived values (host, path, source, medium,
 #: browser version from a crafted user agent…) can be longer than the column while the hit
 #: itself is valid; PostgreSQL would refuse the whole batch, so they are cut to fit.
-def _text_limits(table: Any) -> dict[str, int]:
-    return {
-        column.name: column.type.length
+def _text_limits(table: Any) -> tuple[tuple[str, int], ...]:
+    return tuple(
+        (column.name, column.type.length)
         for column in table.columns
         if isinstance(column.type, String) and column.type.length
-    }
+    )
 
 
 _TEXT_LIMITS = _text_limits(page_views)
 _VISIT_TEXT_LIMITS = _text_limits(visits)
 
 
-def _fit(row: dict[str, Any], limits: dict[str, int]) -> dict[str, Any]:
-    for name, limit in limits.items():
+def _fit(row: dict[str, Any], limits: tuple[tuple[str, int], ...]) -> dict[str, Any]:
+    for name, limit in limits:
         value = row.get(name)
-        if isinstance(value, str) and len(value) > limit:
+        if value and len(value) > limit:
             row[name] = value[:limit]
     return row
 
 
-def _fitted(row: dict[str, Any]) -> dict[str, Any]:
+def fitted_page_view(row: dict[str, Any]) -> dict[str, Any]:
     return _fit(row, _TEXT_LIMITS)
 
 
@@ -89,7 +89,7 @@ def insert_page_views(conn: Connection, rows: list[dict[str, Any]]) -> None:
         return
     conn.execute(
         insert_ignoring_conflicts(conn, page_views, ["tenant_id", "session_id", "host", "seq"]),
-        [_fitted(row) for row in rows],
+        [fitted_page_view(row) for row in rows],
     )
 
 
