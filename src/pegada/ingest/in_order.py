@@ -20,6 +20,7 @@ rows (journeys/regroup.py): only the statements differ (storage/hot_writes.py).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -35,9 +36,7 @@ from pegada.journeys.regroup import (
 from pegada.journeys.touches import refresh_touches
 from pegada.journeys.visits import Assignment, VisitState, assign
 from pegada.storage.hits_repo import fitted_page_view
-from pegada.storage.hot_writes import HotWrites, SessionState, hot_writes
-
-SessionKey = tuple[int, str]  # tenant id, session hash
+from pegada.storage.hot_writes import BatchWrites, SessionKey, SessionState, hot_writes
 
 
 class _Session:
@@ -61,60 +60,55 @@ def write_in_order(conn: Connection, views: list[PageView], now: datetime) -> bo
     """Write the batch if it is the easy case (see the module docstring); False, with nothing
     written but the new sessions, when the exact path must take it."""
     db = hot_writes(conn)
-    batch = _sessions(db, views, now)
-    if not _plan(db, batch):
+    per_key = _fresh_hits(views)
+    hashes: dict[int, list[str]] = defaultdict(list)
+    for tenant_id, session_hash in per_key:
+        hashes[tenant_id].append(session_hash)
+    start = db.start(hashes, now, most_visits=sum(len(h) for h in per_key.values()))
+    batch = []
+    for key, hits in per_key.items():
+        state, created = start.sessions[key]
+        session = _Session(key[0], state, created)
+        session.hits = hits
+        batch.append(session)
+    if not _plan(batch, start.open_visits):
         return False
     touched = [s for s in batch if any(v.id is None for v in s.plan.visits)]
-    visit_rows = _new_visits(db, batch)
-    rows = [row for session in batch for row in _page_view_rows(session)]
-    db.savepoint()
-    db.insert_visits(visit_rows)
-    db.update_visits(
-        [
+    writes = BatchWrites(
+        visits=_new_visits(batch, iter(start.visit_ids)),
+        visit_updates=[
             (v.started_at, v.ended_at, v.page_count, v.exit_url, v.id)
             for s in batch
             for v in s.plan.visits
             if v.first_hit is None and v.changed  # the open visit, extended
-        ]
+        ],
+        pointers=_pointers(batch),
+        page_views=[row for session in batch for row in _page_view_rows(session)],
     )
-    db.point_sessions(_pointers(batch))
-    if db.insert_page_views(rows) != len(rows):
-        db.rollback_to_savepoint()
+    if not db.write(writes):
         return False
-    db.release()
     _follow_up(conn, batch, touched)
     return True
 
 
-def _sessions(db: HotWrites, views: list[PageView], now: datetime) -> list[_Session]:
-    """The batch's sessions with their new hits in time order (duplicates within the batch
-    dropped), found or created."""
+def _fresh_hits(views: list[PageView]) -> dict[SessionKey, list[PageView]]:
+    """Each session's hits in time order, a hit sent twice within the batch taken once."""
     per_key: dict[SessionKey, dict[tuple[str, int], PageView]] = defaultdict(dict)
     for view in views:
         per_key[(view.tenant_id, view.session_hash)].setdefault((view.row["host"], view.seq), view)
-    hashes: dict[int, list[str]] = defaultdict(list)
-    for tenant_id, session_hash in per_key:
-        hashes[tenant_id].append(session_hash)
-    batch: list[_Session] = []
-    for tenant_id, tenant_hashes in hashes.items():
-        for session_hash, (state, created) in db.sessions_of(tenant_id, tenant_hashes, now).items():
-            session = _Session(tenant_id, state, created)
-            session.hits = sorted(
-                per_key[(tenant_id, session_hash)].values(),
-                key=lambda v: (v.row["occurred_at"], v.seq),
-            )
-            batch.append(session)
-    return batch
+    return {
+        key: sorted(hits.values(), key=lambda v: (v.row["occurred_at"], v.seq))
+        for key, hits in per_key.items()
+    }
 
 
-def _plan(db: HotWrites, batch: list[_Session]) -> bool:
+def _plan(batch: list[_Session], open_visits: dict[int, tuple[Any, ...]]) -> bool:
     """Place each session's hits into visits; False at the first late hit."""
-    open_rows = db.open_visits([s.state[1] for s in batch if s.state[1] is not None])
     for session in batch:
         current = None
         open_id = session.state[1]
         if open_id is not None:
-            row = open_rows.get(open_id)
+            row = open_visits.get(open_id)
             if row is None:
                 return False
             started, ended, day, channel, source, medium, campaign, pages, exit_url = row
@@ -138,16 +132,17 @@ def _page_view_rows(session: _Session) -> list[dict[str, Any]]:
     return rows
 
 
-def _new_visits(db: HotWrites, batch: list[_Session]) -> list[dict[str, Any]]:
-    """Rows of the batch's new visits, their ids reserved (and set on the plans)."""
-    new = [(s, v) for s in batch for v in s.plan.visits if v.id is None]
+def _new_visits(batch: list[_Session], ids: Iterator[int]) -> list[dict[str, Any]]:
+    """Rows of the batch's new visits, given reserved ids (set on the plans too)."""
     rows: list[dict[str, Any]] = []
-    for (session, visit), visit_id in zip(new, db.reserve_visit_ids(len(new)), strict=True):
-        visit.id = visit_id
-        assert visit.first_hit is not None
-        row = visit_values(session.id, session.hits[visit.first_hit], visit)
-        row["id"] = visit_id
-        rows.append(row)
+    for session in batch:
+        for visit in session.plan.visits:
+            if visit.id is None:
+                visit.id = next(ids)
+                assert visit.first_hit is not None
+                row = visit_values(session.id, session.hits[visit.first_hit], visit)
+                row["id"] = visit.id
+                rows.append(row)
     return rows
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
@@ -48,44 +49,6 @@ OPEN_VISIT_COLUMNS = (
 )
 
 
-class HotWrites(Protocol):
-    def sessions_of(
-        self, tenant_id: int, hashes: Sequence[str], now: datetime
-    ) -> dict[str, tuple[SessionState, bool]]:
-        """hash → (session state, created now), creating the missing sessions; the
-        existing ones are locked for the rest of the transaction (PostgreSQL)."""
-
-    def open_visits(self, ids: Sequence[int]) -> dict[int, tuple[Any, ...]]:
-        """visit id → its OPEN_VISIT_COLUMNS, times as aware datetimes."""
-
-    def reserve_visit_ids(self, count: int) -> list[int]: ...
-
-    def savepoint(self) -> None: ...
-
-    def release(self) -> None: ...
-
-    def rollback_to_savepoint(self) -> None: ...
-
-    def insert_visits(self, rows: list[dict[str, Any]]) -> None:
-        """Rows with every VISIT_COLUMNS key, ids reserved."""
-
-    def update_visits(self, rows: list[tuple[Any, ...]]) -> None:
-        """(started_at, ended_at, page_count, exit_url, id) per extended visit."""
-
-    def point_sessions(self, pairs: list[tuple[int | None, int]]) -> None:
-        """(open visit id, session id) per session whose open visit changed."""
-
-    def insert_page_views(self, rows: list[dict[str, Any]]) -> int:
-        """Insert, skipping rows already stored; returns how many were new."""
-
-
-def hot_writes(conn: Connection) -> HotWrites:
-    driver = conn.connection.driver_connection
-    if conn.dialect.name == "postgresql":
-        return _PostgresWrites(driver)
-    return _SqliteWrites(driver)
-
-
 def _insert_sql(table: str, columns: Sequence[str], marker: str, conflict: str) -> str:
     names = ", ".join(columns)
     markers = ", ".join([marker] * len(columns))
@@ -94,11 +57,9 @@ def _insert_sql(table: str, columns: Sequence[str], marker: str, conflict: str) 
 
 _PAGE_VIEW_CONFLICT = "ON CONFLICT (tenant_id, session_id, host, seq) DO NOTHING"
 _UPDATE_VISIT = (
-    "UPDATE visits SET started_at = {m}, ended_at = {m}, page_count = {m}, exit_url = {m} "
-    "WHERE id = {m}"
+    "UPDATE visits SET started_at = ?, ended_at = ?, page_count = ?, exit_url = ? WHERE id = ?"
 )
-_POINT_SESSION = "UPDATE sessions SET open_visit_id = {m} WHERE id = {m}"
-_OPEN_VISITS = f"SELECT {', '.join(OPEN_VISIT_COLUMNS)} FROM visits WHERE id IN ({{marks}})"
+_POINT_SESSION = "UPDATE sessions SET open_visit_id = ? WHERE id = ?"
 _SAVEPOINT = "hot_batch"
 
 
@@ -138,7 +99,8 @@ class _Shape:
         return columns
 
     def unnest(self) -> str:
-        arrays = ", ".join(f"%s::{t}[]" for t in self.pg_types)
+        # %b: arrays go in binary, which psycopg builds without quoting each element.
+        arrays = ", ".join(f"%b::{t}[]" for t in self.pg_types)
         return f"SELECT * FROM unnest({arrays})"
 
 
@@ -167,21 +129,71 @@ _PAGE_VIEW_SHAPE = _Shape(page_views, PAGE_VIEW_COLUMNS)
 _VISIT_SHAPE = _Shape(visits, VISIT_COLUMNS)
 
 
+SessionKey = tuple[int, str]  # tenant id, session hash
+
+
+@dataclass
+class BatchStart:
+    """What a batch needs to know before it places its hits into visits."""
+
+    #: (tenant, hash) → (session state, created by this batch)
+    sessions: dict[SessionKey, tuple[SessionState, bool]]
+    #: visit id → OPEN_VISIT_COLUMNS after the id, times as aware datetimes
+    open_visits: dict[int, tuple[Any, ...]]
+    #: ids the batch may give its new visits (at least as many as it can open)
+    visit_ids: list[int]
+
+
+@dataclass
+class BatchWrites:
+    visits: list[dict[str, Any]]  # every VISIT_COLUMNS key, ids from BatchStart
+    visit_updates: list[tuple[Any, ...]]  # (started_at, ended_at, page_count, exit_url, id)
+    pointers: list[tuple[int | None, int]]  # (open visit id, session id)
+    page_views: list[dict[str, Any]]  # every PAGE_VIEW_COLUMNS key
+
+
+class HotWrites(Protocol):
+    def start(self, hashes: dict[int, list[str]], now: datetime, most_visits: int) -> BatchStart:
+        """Find or create the sessions (tenant → hashes), locking the existing ones for the
+        rest of the transaction; read their open visits; reserve visit ids."""
+
+    def write(self, writes: BatchWrites) -> bool:
+        """Write it all; False, with none of it kept, when a page view was stored before."""
+
+
+def hot_writes(conn: Connection) -> HotWrites:
+    driver = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        return _PostgresWrites(driver)
+    return _SqliteWrites(driver)
+
+
 class _SqliteWrites:
-    """sqlite3: the caller's transaction already holds the write lock (BEGIN IMMEDIATE),
-    so ids can be handed out here and nothing else writes in between."""
+    """sqlite3, statement after statement (no network to save). The caller's transaction
+    already holds the write lock (BEGIN IMMEDIATE), so ids can be handed out here and
+    nothing else writes in between."""
 
     def __init__(self, driver: Any) -> None:
         self._db = driver
 
-    def sessions_of(
+    def start(self, hashes: dict[int, list[str]], now: datetime, most_visits: int) -> BatchStart:
+        sessions: dict[SessionKey, tuple[SessionState, bool]] = {}
+        for tenant_id, tenant_hashes in hashes.items():
+            for session_hash, found in self._sessions_of(tenant_id, tenant_hashes, now).items():
+                sessions[(tenant_id, session_hash)] = found
+        open_ids = [s[0][1] for s in sessions.values() if s[0][1] is not None]
+        (top,) = self._db.execute("SELECT coalesce(max(id), 0) FROM visits").fetchone()
+        return BatchStart(
+            sessions, self._open_visits(open_ids), list(range(top + 1, top + 1 + most_visits))
+        )
+
+    def _sessions_of(
         self, tenant_id: int, hashes: Sequence[str], now: datetime
     ) -> dict[str, tuple[SessionState, bool]]:
         found: dict[str, tuple[SessionState, bool]] = {}
-        marks = ", ".join("?" * len(hashes))
         rows = self._db.execute(
             "SELECT session_hash, id, open_visit_id, contact_id FROM sessions "
-            f"WHERE tenant_id = ? AND session_hash IN ({marks})",
+            f"WHERE tenant_id = ? AND session_hash IN ({_marks(hashes)})",
             (tenant_id, *hashes),
         )
         for session_hash, sid, open_visit, contact in rows:
@@ -194,70 +206,57 @@ class _SqliteWrites:
                 "VALUES (?, ?, ?, 0)",
                 [(tenant_id, h, created) for h in missing],
             )
-            marks = ", ".join("?" * len(missing))
             rows = self._db.execute(
                 "SELECT session_hash, id FROM sessions "
-                f"WHERE tenant_id = ? AND session_hash IN ({marks})",
+                f"WHERE tenant_id = ? AND session_hash IN ({_marks(missing)})",
                 (tenant_id, *missing),
             )
             for session_hash, sid in rows:
                 found[session_hash] = ((sid, None, None), True)
         return found
 
-    def open_visits(self, ids: Sequence[int]) -> dict[int, tuple[Any, ...]]:
+    def _open_visits(self, ids: Sequence[int]) -> dict[int, tuple[Any, ...]]:
         if not ids:
             return {}
-        rows = self._db.execute(_OPEN_VISITS.format(marks=", ".join("?" * len(ids))), tuple(ids))
+        rows = self._db.execute(
+            f"SELECT {', '.join(OPEN_VISIT_COLUMNS)} FROM visits WHERE id IN ({_marks(ids)})",
+            tuple(ids),
+        )
         return {
-            row[0]: (
-                _aware(row[1]),
-                _aware(row[2]),
-                date.fromisoformat(row[3]),
-                *row[4:],
-            )
+            row[0]: (_aware(row[1]), _aware(row[2]), date.fromisoformat(row[3]), *row[4:])
             for row in rows
         }
 
-    def reserve_visit_ids(self, count: int) -> list[int]:
-        if count == 0:
-            return []
-        (top,) = self._db.execute("SELECT coalesce(max(id), 0) FROM visits").fetchone()
-        return list(range(top + 1, top + 1 + count))
-
-    def savepoint(self) -> None:
-        self._db.execute(f"SAVEPOINT {_SAVEPOINT}")
-
-    def release(self) -> None:
-        self._db.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
-
-    def rollback_to_savepoint(self) -> None:
-        self._db.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
-        self.release()
-
-    def insert_visits(self, rows: list[dict[str, Any]]) -> None:
-        if rows:
-            self._db.executemany(
+    def write(self, writes: BatchWrites) -> bool:
+        db = self._db
+        db.execute(f"SAVEPOINT {_SAVEPOINT}")
+        if writes.visits:
+            db.executemany(
                 _insert_sql("visits", VISIT_COLUMNS, "?", ""),
-                [_VISIT_SHAPE.sqlite_row(row) for row in rows],
+                [_VISIT_SHAPE.sqlite_row(row) for row in writes.visits],
             )
-
-    def update_visits(self, rows: list[tuple[Any, ...]]) -> None:
-        if rows:
-            self._db.executemany(
-                _UPDATE_VISIT.format(m="?"),
-                [(_sqlite_time(s), _sqlite_time(e), n, u, i) for s, e, n, u, i in rows],
+        if writes.visit_updates:
+            db.executemany(
+                _UPDATE_VISIT,
+                [
+                    (_sqlite_time(s), _sqlite_time(e), n, u, i)
+                    for s, e, n, u, i in writes.visit_updates
+                ],
             )
-
-    def point_sessions(self, pairs: list[tuple[int | None, int]]) -> None:
-        if pairs:
-            self._db.executemany(_POINT_SESSION.format(m="?"), pairs)
-
-    def insert_page_views(self, rows: list[dict[str, Any]]) -> int:
-        cursor = self._db.executemany(
+        if writes.pointers:
+            db.executemany(_POINT_SESSION, writes.pointers)
+        stored = db.executemany(
             _insert_sql("page_views", PAGE_VIEW_COLUMNS, "?", _PAGE_VIEW_CONFLICT),
-            [_PAGE_VIEW_SHAPE.sqlite_row(row) for row in rows],
-        )
-        return int(cursor.rowcount)
+            [_PAGE_VIEW_SHAPE.sqlite_row(row) for row in writes.page_views],
+        ).rowcount
+        if stored != len(writes.page_views):
+            db.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+        db.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+        return bool(stored == len(writes.page_views))
+
+
+def _marks(values: Sequence[Any]) -> str:
+    return ", ".join("?" * len(values))
 
 
 def _aware(text: str) -> datetime:
@@ -265,99 +264,84 @@ def _aware(text: str) -> datetime:
 
 
 class _PostgresWrites:
-    """psycopg 3: several processes may write hits of one session, so the sessions are
-    created with ON CONFLICT and the existing ones locked (in id order, as
-    visits_repo.lock_sessions does, so two writers cannot deadlock); visit ids come from
-    the table's sequence."""
+    """psycopg 3, in pipeline mode: each of the two steps is one round trip to the server
+    whatever the batch holds. Several processes may write hits of one session, so sessions
+    are created with ON CONFLICT and all of the batch's locked in id order (as
+    visits_repo.lock_sessions does, so two writers cannot deadlock); visit ids come from the
+    table's sequence (the ones a batch reserves and does not use are skipped: gaps only)."""
 
     def __init__(self, driver: Any) -> None:
         self._db = driver
 
-    def sessions_of(
-        self, tenant_id: int, hashes: Sequence[str], now: datetime
-    ) -> dict[str, tuple[SessionState, bool]]:
-        ordered = sorted(hashes)
-        with self._db.cursor() as cur:
-            cur.execute(
-                "INSERT INTO sessions (tenant_id, session_hash, created_at, identity_claims) "
-                "SELECT %s, h, %s, 0 FROM unnest(%s::text[]) AS h "
-                "ON CONFLICT (tenant_id, session_hash) DO NOTHING RETURNING session_hash, id",
-                (tenant_id, now, ordered),
-            )
-            found: dict[str, tuple[SessionState, bool]] = {
-                h: ((sid, None, None), True) for h, sid in cur.fetchall()
-            }
-            existing = [h for h in ordered if h not in found]
-            if existing:
-                cur.execute(
-                    "SELECT session_hash, id, open_visit_id, contact_id FROM sessions "
-                    "WHERE tenant_id = %s AND session_hash = ANY(%s) "
-                    "ORDER BY id FOR UPDATE",
-                    (tenant_id, existing),
+    def start(self, hashes: dict[int, list[str]], now: datetime, most_visits: int) -> BatchStart:
+        db = self._db
+        created: dict[int, Any] = {}
+        found: dict[int, Any] = {}
+        with db.pipeline():
+            for tenant_id, tenant_hashes in hashes.items():
+                ordered = sorted(tenant_hashes)
+                created[tenant_id] = db.cursor()
+                created[tenant_id].execute(
+                    "INSERT INTO sessions (tenant_id, session_hash, created_at, identity_claims) "
+                    "SELECT %s, h, %s, 0 FROM unnest(%b::text[]) AS h "
+                    "ON CONFLICT (tenant_id, session_hash) DO NOTHING RETURNING session_hash",
+                    (tenant_id, now, ordered),
                 )
-                for h, sid, open_visit, contact in cur.fetchall():
-                    found[h] = ((sid, open_visit, contact), False)
-        return found
-
-    def open_visits(self, ids: Sequence[int]) -> dict[int, tuple[Any, ...]]:
-        if not ids:
-            return {}
-        with self._db.cursor() as cur:
-            cur.execute(
-                f"SELECT {', '.join(OPEN_VISIT_COLUMNS)} FROM visits WHERE id = ANY(%s)",
-                (list(ids),),
-            )
-            return {row[0]: tuple(row[1:]) for row in cur.fetchall()}
-
-    def reserve_visit_ids(self, count: int) -> list[int]:
-        if count == 0:
-            return []
-        with self._db.cursor() as cur:
-            cur.execute(
+                found[tenant_id] = db.cursor()
+                found[tenant_id].execute(
+                    "SELECT s.session_hash, s.id, s.open_visit_id, s.contact_id, "
+                    + ", ".join(f"v.{c}" for c in OPEN_VISIT_COLUMNS[1:])
+                    + " FROM sessions AS s LEFT JOIN visits AS v ON v.id = s.open_visit_id "
+                    "WHERE s.tenant_id = %s AND s.session_hash = ANY(%b::text[]) "
+                    "ORDER BY s.id FOR UPDATE OF s",
+                    (tenant_id, ordered),
+                )
+            ids = db.cursor()
+            ids.execute(
                 "SELECT nextval(pg_get_serial_sequence('visits', 'id')) "
                 "FROM generate_series(1, %s)",
-                (count,),
+                (most_visits,),
             )
-            return [row[0] for row in cur.fetchall()]
+        sessions: dict[SessionKey, tuple[SessionState, bool]] = {}
+        open_visits: dict[int, tuple[Any, ...]] = {}
+        for tenant_id in hashes:
+            new = {row[0] for row in created[tenant_id].fetchall()}
+            for session_hash, sid, open_id, contact, *visit in found[tenant_id].fetchall():
+                sessions[(tenant_id, session_hash)] = ((sid, open_id, contact), session_hash in new)
+                if open_id is not None and visit[0] is not None:
+                    open_visits[open_id] = tuple(visit)
+        return BatchStart(sessions, open_visits, [row[0] for row in ids.fetchall()])
 
-    def savepoint(self) -> None:
-        self._db.execute(f"SAVEPOINT {_SAVEPOINT}")
-
-    def release(self) -> None:
-        self._db.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
-
-    def rollback_to_savepoint(self) -> None:
-        self._db.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
-        self.release()
-
-    def insert_visits(self, rows: list[dict[str, Any]]) -> None:
-        if rows:
-            self._db.execute(
-                f"INSERT INTO visits ({', '.join(VISIT_COLUMNS)}) {_VISIT_SHAPE.unnest()}",
-                _VISIT_SHAPE.pg_columns(rows),
+    def write(self, writes: BatchWrites) -> bool:
+        db = self._db
+        with db.pipeline():
+            db.execute(f"SAVEPOINT {_SAVEPOINT}")
+            if writes.visits:
+                db.execute(
+                    f"INSERT INTO visits ({', '.join(VISIT_COLUMNS)}) {_VISIT_SHAPE.unnest()}",
+                    _VISIT_SHAPE.pg_columns(writes.visits),
+                )
+            if writes.visit_updates:
+                db.execute(
+                    "UPDATE visits AS v SET started_at = u.s, ended_at = u.e, page_count = u.n, "
+                    "exit_url = u.x FROM unnest(%b::timestamptz[], %b::timestamptz[], "
+                    "%b::bigint[], %b::text[], %b::bigint[]) AS u(s, e, n, x, id) "
+                    "WHERE v.id = u.id",
+                    [list(column) for column in zip(*writes.visit_updates, strict=True)],
+                )
+            if writes.pointers:
+                db.execute(
+                    "UPDATE sessions AS s SET open_visit_id = u.v "
+                    "FROM unnest(%b::bigint[], %b::bigint[]) AS u(v, id) WHERE s.id = u.id",
+                    [list(column) for column in zip(*writes.pointers, strict=True)],
+                )
+            inserted = db.cursor()
+            inserted.execute(
+                f"INSERT INTO page_views ({', '.join(PAGE_VIEW_COLUMNS)}) "
+                f"{_PAGE_VIEW_SHAPE.unnest()} {_PAGE_VIEW_CONFLICT}",
+                _PAGE_VIEW_SHAPE.pg_columns(writes.page_views),
             )
-
-    def update_visits(self, rows: list[tuple[Any, ...]]) -> None:
-        if rows:
-            self._db.execute(
-                "UPDATE visits AS v SET started_at = u.s, ended_at = u.e, page_count = u.n, "
-                "exit_url = u.x FROM unnest(%s::timestamptz[], %s::timestamptz[], "
-                "%s::bigint[], %s::text[], %s::bigint[]) AS u(s, e, n, x, id) WHERE v.id = u.id",
-                [list(column) for column in zip(*rows, strict=True)],
-            )
-
-    def point_sessions(self, pairs: list[tuple[int | None, int]]) -> None:
-        if pairs:
-            self._db.execute(
-                "UPDATE sessions AS s SET open_visit_id = u.v "
-                "FROM unnest(%s::bigint[], %s::bigint[]) AS u(v, id) WHERE s.id = u.id",
-                [list(column) for column in zip(*pairs, strict=True)],
-            )
-
-    def insert_page_views(self, rows: list[dict[str, Any]]) -> int:
-        cursor = self._db.execute(
-            f"INSERT INTO page_views ({', '.join(PAGE_VIEW_COLUMNS)}) "
-            f"{_PAGE_VIEW_SHAPE.unnest()} {_PAGE_VIEW_CONFLICT}",
-            _PAGE_VIEW_SHAPE.pg_columns(rows),
-        )
-        return int(cursor.rowcount)
+        if inserted.rowcount == len(writes.page_views):
+            return True  # the savepoint ends with the transaction
+        db.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+        return False
