@@ -106,10 +106,14 @@ async def _collect(scope: Scope, receive: Any, send: Any) -> None:
     tenant = await find_tenant(state.tenants, body.h)
     writer: HitWriter = state.hit_writer
     if not tenant.allows_origin(headers.origin):
-        await _count_drop(writer, Drop(tenant.id, DropReason.ORIGIN_REFUSED, len(body.hits)))
+        await _count_drop(
+            writer, Drop(tenant.id, DropReason.ORIGIN_REFUSED, len(body.hits), tenant.timezone)
+        )
         raise Forbidden("origin: this site is not allowed to send hits", {"origin": "refused"})
     if tenant.honor_dnt and (headers.dnt or headers.gpc):
-        await _count_drop(writer, Drop(tenant.id, DropReason.DO_NOT_TRACK, len(body.hits)))
+        await _count_drop(
+            writer, Drop(tenant.id, DropReason.DO_NOT_TRACK, len(body.hits), tenant.timezone)
+        )
         await _stored(send)
         return
     client = scope.get("client")
@@ -157,6 +161,10 @@ async def _body(receive: Any, declared: bytes | None, limit: int) -> bytes:
 
 def _too_large(limit: int) -> BodyTooLarge:
     return BodyTooLarge(f"body: larger than the limit of {limit} bytes", {"body": "too large"})
+
+
+def _refused(tenant: TrackedTenant, reason: DropReason, body: CollectBody) -> Drop:
+    return Drop(tenant.id, reason, len(body.hits), tenant.timezone)
 
 
 async def _count_drop(writer: HitWriter, drop: Drop) -> None:

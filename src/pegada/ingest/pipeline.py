@@ -63,9 +63,12 @@ class PageView:
 
 @dataclass(frozen=True, slots=True)
 class Drop:
+    """Hits refused, counted on the tenant's local day (its reports are in local days)."""
+
     tenant_id: int
     reason: DropReason
     count: int = 1
+    timezone: str = "UTC"
 
 
 _MAX_AGE_MS = _MAX_AGE // timedelta(milliseconds=1)
@@ -112,7 +115,7 @@ def process(
 ) -> tuple[list[PageView], list[Drop]]:
     device = describe(context.user_agent)
     if device.is_bot:
-        return [], [Drop(context.tenant_id, DropReason.BOT, len(body.hits))]
+        return [], [Drop(context.tenant_id, DropReason.BOT, len(body.hits), context.timezone)]
     views: list[PageView] = []
     drops: list[Drop] = []
     network = ip_prefix(context.ip)
@@ -125,7 +128,7 @@ def process(
         url, referrer = without_userinfo(hit.u), without_userinfo(hit.r)
         split = split_url(url)
         if split is None:
-            drops.append(Drop(context.tenant_id, DropReason.BAD_URL))
+            drops.append(Drop(context.tenant_id, DropReason.BAD_URL, 1, context.timezone))
             continue
         host, path, query = split
         params = campaign_params(hit.lp, query, rules.param_names)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Row, String, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
@@ -94,9 +95,10 @@ def insert_page_views(conn: Connection, rows: list[dict[str, Any]]) -> None:
 
 
 def count_drops(conn: Connection, drops: Iterable[Drop], now: datetime) -> None:
-    totals: Counter[tuple[int, str]] = Counter()
+    totals: Counter[tuple[int, date, str]] = Counter()
     for drop in drops:
-        totals[(drop.tenant_id, drop.reason.value)] += drop.count
+        day = now.astimezone(ZoneInfo(drop.timezone)).date()
+        totals[(drop.tenant_id, day, drop.reason.value)] += drop.count
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     statement = dialect.insert(ingest_drops)
     statement = statement.on_conflict_do_update(
@@ -106,8 +108,8 @@ def count_drops(conn: Connection, drops: Iterable[Drop], now: datetime) -> None:
     conn.execute(
         statement,
         [
-            {"tenant_id": tenant, "day": now.date(), "reason": reason, "count": count}
-            for (tenant, reason), count in sorted(totals.items())
+            {"tenant_id": tenant, "day": day, "reason": reason, "count": count}
+            for (tenant, day, reason), count in sorted(totals.items())
         ],
     )
 
