@@ -890,3 +890,26 @@ def test_first_hit_without_a_landing_is_direct_access(
     send(client, [hit(1, f"{SITE}/cursos")])
     send(client, [hit(2, f"{SITE}/contato", r=f"{SITE}/cursos")])
     assert [v.channel_type for v in stored(engine)] == ["Acesso direto", "Acesso direto"]
+
+
+def test_a_page_on_any_site_can_read_the_collectors_replies(
+    client: TestClient, seed_tenant: SeedTenant
+) -> None:
+    """The tracker runs on the schools' sites: a stored hit (204) and a refusal (4xx JSON)
+    both carry the CORS header, and a preflight (which beacons avoid, but a fetch with
+    other headers makes) is answered."""
+    stored_reply = send(client, [hit(1)], headers=ORIGIN)
+    assert stored_reply.status_code == 204
+    assert stored_reply.headers["access-control-allow-origin"] == "*"
+    assert stored_reply.headers["cache-control"] == "no-store"
+    refused = send(client, [hit(0)], headers=ORIGIN)  # q starts at 1
+    assert refused.status_code == 422
+    assert refused.headers["access-control-allow-origin"] == "*"
+    assert refused.headers["content-type"] == "application/json"
+    assert list(refused.json()["fields"]) == ["hits[0].q"]
+    preflight = client.options(
+        "/api/collect",
+        headers={**ORIGIN, "access-control-request-method": "POST"},
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == "*"
