@@ -1,9 +1,9 @@
 """User agent → device type and name, OS, browser; and bot detection.
 
 `ua-parser` (with its `ua-parser-rs` accelerator when installed) names the browser, OS and
-device; `crawlerdetect` recognises bots. Both results are cached per distinct user agent:
-real traffic repeats a few thousand strings, and crawlerdetect's big regex costs hundreds
-of microseconds a call. ua-parser does not say *what kind* of device it saw, so the type
+device; crawlerdetect's patterns recognise bots (ingest/bots.py, through RE2). Both results
+are cached per distinct user agent: real traffic repeats a few thousand strings.
+ua-parser does not say *what kind* of device it saw, so the type
 (phone, tablet, desktop, tv, console) is derived from its answer and a few UA tokens.
 """
 
@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from crawlerdetect import CrawlerDetect
 from ua_parser import parse
+
+from pegada.ingest.bots import looks_like_a_bot
 
 _TV_TOKENS = (
     "smart-tv",
@@ -34,7 +35,6 @@ _TV_TOKENS = (
 )
 _CONSOLE_TOKENS = ("playstation", "xbox", "nintendo")
 _TABLET_DEVICES = ("ipad", "tablet", "kindle", "silk")
-_detector = CrawlerDetect()
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +73,8 @@ def _kind(ua: str, device_family: str | None, os_family: str | None) -> str:
 
 @lru_cache(maxsize=20_000)
 def is_bot(ua: str) -> bool:
-    return not ua.strip() or bool(_detector.isCrawler(ua))
+    stripped = ua.strip()
+    return not stripped or looks_like_a_bot(stripped)
 
 
 @lru_cache(maxsize=20_000)
