@@ -4,7 +4,8 @@ Almost every batch is the easy case: each session's new hits come at or after th
 of its open visit, and none of them was stored before. Such a batch needs no look at the
 stored page views: the sessions (found or created), their open visits, and then one insert
 per table. `write_in_order` writes it that way and returns True; for anything else it
-writes nothing and returns False, and the exact path (ingest/commit.py) takes the batch:
+returns False having written nothing but the sessions it found missing (which the exact
+path would create the same way), and the exact path (ingest/commit.py) takes the batch:
 
 - a late hit (older than its session's open visit's last hit): the stretch it falls in is
   regrouped from what is stored;
