@@ -15,8 +15,10 @@ from pegada.attribution.rules import ChannelRules, default_rules
 from pegada.errors import PegadaError
 from pegada.journeys.recompute import BATCH_SESSIONS, Recompute, RecomputeSummary
 from pegada.settings import Settings
-from pegada.storage.engine import build_engine
+from pegada.storage.engine import build_engine, read_transaction
 from pegada.storage.migrate import upgrade
+from pegada.tenancy import get_tenant
+from pegada.usecases import rollups
 
 
 def load_rules(settings: Settings) -> ChannelRules:
@@ -54,8 +56,9 @@ def recompute(host_client: str, batch_size: int, as_json: bool) -> None:
     """Apply the current channel rules (PEGADA_CHANNEL_RULES, else the built-in ones) and
     the tenant's current settings (visit idle time, time zone, allowed origins) again over
     all its stored history: visits regrouped, page views, visits and events given their
-    channel again, every contact's first and last touch recomputed. Progress on stderr,
-    summary on stdout. Safe to run again; restart the servers with new rules first."""
+    channel again, every contact's first and last touch recomputed, the report rollups
+    rebuilt. Progress on stderr, summary on stdout. Safe to run again; restart the servers
+    with new rules first."""
     from pegada.cli import _database_errors, _emit, _settings
 
     settings = _settings()
@@ -65,12 +68,21 @@ def recompute(host_client: str, batch_size: int, as_json: bool) -> None:
         try:
             upgrade(engine)
             job = Recompute(engine, host_client, rules, batch_size)
-            with click.progressbar(
-                length=job.steps,
-                label=f"Recomputing {host_client} (rules version {rules.version})",
-                file=sys.stderr,
-            ) as bar:
-                summary = job.run(bar.update)
+            with read_transaction(engine) as conn:
+                tenant_id = get_tenant(conn, host_client).id
+            try:
+                with click.progressbar(
+                    length=job.steps,
+                    label=f"Recomputing {host_client} (rules version {rules.version})",
+                    file=sys.stderr,
+                ) as bar:
+                    summary = job.run(bar.update)
+            finally:
+                # The report rollups summarise the visits just rewritten (even if only some
+                # batches were): they are written again, here rather than by the first
+                # report read.
+                rollups.request_rebuild(engine, tenant_id)
+            rollups.refresh(engine, tenant_id)
         except PegadaError as exc:
             raise click.ClickException(exc.message) from exc
         finally:

@@ -29,7 +29,7 @@ from pegada.api.errors import failure
 from pegada.api.replies import success
 from pegada.errors import AuthFailed, InvalidInput
 from pegada.ids import TOKEN_RE
-from pegada.storage.reports_repo import DIMENSIONS
+from pegada.storage.reports.dimensions import DIMENSIONS
 from pegada.tenancy import Tenant
 from pegada.usecases import contacts_list, reports, timeline
 from pegada.usecases.reports import Page

@@ -238,6 +238,92 @@ ingest_drops = Table(
     Column("count", BigInteger, nullable=False),
 )
 
+# --- read-side rollups (storage/reports/rollups.py) --------------------------------------------
+# Derived from visits, page views and sessions, per session, by the refresher that runs
+# before a report is read (never by the hit path); they hold nothing that is not in those
+# tables. What each report reads from them is in storage/reports/. Their `tenant_id` has no
+# foreign key: every row is copied from rows that have one, and checking it again per row
+# would double the time a rebuild takes.
+
+# One row per visit: its report dimensions, and for each dimension the local day of the
+# session's previous visit with the same value (null: none before). A session is a visitor
+# of a value in a range of days exactly once — on its visit whose previous day is before the
+# range — so distinct visitors are a plain count over the range, with no DISTINCT.
+report_visits = Table(
+    "report_visits",
+    metadata,
+    Column("visit_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("tenant_id", BigInteger, nullable=False),
+    Column("session_id", BigInteger, nullable=False, index=True),
+    Column("local_day", Date, nullable=False),
+    Column("page_count", Integer, nullable=False),
+    Column("channel_type", String(40), nullable=False),
+    Column("source", String(255), nullable=True),
+    Column("medium", String(255), nullable=True),
+    Column("campaign", String(512), nullable=True),
+    Column("landing_host", String(255), nullable=False),
+    Column("landing_path", String(2048), nullable=False),
+    Column("device_type", String(16), nullable=True),
+    Column("browser", String(64), nullable=True),
+    Column("os", String(64), nullable=True),
+    Column("prev_day", Date, nullable=True),
+    Column("prev_day_channel", Date, nullable=True),
+    Column("prev_day_source_medium_campaign", Date, nullable=True),
+    Column("prev_day_landing_page", Date, nullable=True),
+    Column("prev_day_device", Date, nullable=True),
+    Column("prev_day_browser", Date, nullable=True),
+    Column("prev_day_os", Date, nullable=True),
+    # The session's identification, on the one visit its conversion is credited to.
+    Column("credited_at", UTCDateTime, nullable=True),
+    Index(None, "tenant_id", "local_day"),
+    Index(None, "tenant_id", "credited_at"),
+)
+
+# One row per (visit, page): its views, and the local day of the session's previous visit
+# that viewed the page (the same counting of distinct visitors as report_visits).
+report_pages = Table(
+    "report_pages",
+    metadata,
+    Column("tenant_id", BigInteger, nullable=False),
+    Column("session_id", BigInteger, nullable=False, index=True),
+    Column("visit_id", BigInteger, nullable=False),
+    Column("local_day", Date, nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("path", String(2048), nullable=False),
+    Column("views", Integer, nullable=False),
+    Column("prev_day", Date, nullable=True),
+    Index(None, "tenant_id", "local_day"),
+)
+
+# Hits known missing per (session, site) that lost some: the highest sequence number the
+# tracker sent minus the hits stored, and when the last hit of that site happened.
+report_gaps = Table(
+    "report_gaps",
+    metadata,
+    Column("tenant_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("session_id", BigInteger, primary_key=True),
+    Column("host", String(255), primary_key=True),
+    Column("last_at", UTCDateTime, nullable=False),
+    Column("missing", Integer, nullable=False),
+    Index(None, "tenant_id", "last_at"),
+)
+
+# How far each tenant's rollups are up to date (storage/reports/refresh_state.py): the page
+# views and submissions (ids) whose sessions were redone for certain, refreshes not known
+# to be complete yet, and a rebuild of every session (new tenant, after `pegada attribution
+# recompute`) with the last session id it got through.
+report_refresh = Table(
+    "report_refresh",
+    metadata,
+    Column("tenant_id", ForeignKey("tenants.id"), primary_key=True),
+    Column("page_view_id", BigInteger, nullable=False, server_default="0"),
+    Column("submission_id", BigInteger, nullable=False, server_default="0"),
+    Column("pending", JSONDocument, nullable=False, server_default="[]"),
+    Column("rebuild", Boolean, nullable=False, server_default=true()),
+    Column("rebuilt_through", BigInteger, nullable=False, server_default="0"),
+    Column("refreshed_at", UTCDateTime, nullable=True),
+)
+
 events = Table(
     "events",
     metadata,
@@ -298,6 +384,10 @@ __all__ = [
     "ingest_drops",
     "metadata",
     "page_views",
+    "report_gaps",
+    "report_pages",
+    "report_refresh",
+    "report_visits",
     "sessions",
     "submissions",
     "tenants",

@@ -18,8 +18,8 @@ from sqlalchemy import Engine
 from pegada.errors import InvalidInput
 from pegada.events.moments import local_iso
 from pegada.identity.search import query_terms
-from pegada.storage import reports_repo
 from pegada.storage.engine import read_transaction
+from pegada.storage.reports import contact_list
 from pegada.tenancy import Tenant
 from pegada.usecases.reports import Page, local_midnight
 
@@ -91,7 +91,7 @@ def list_contacts(
         and query.created_from > query.created_to
     ):
         raise InvalidInput("created_from: after created_to", {"created_from": "after created_to"})
-    where = reports_repo.ContactFilter(
+    where = contact_list.ContactFilter(
         channel=query.channel,
         campaign=query.campaign,
         created_from=local_midnight(query.created_from, tz) if query.created_from else None,
@@ -103,7 +103,7 @@ def list_contacts(
     )
     after = _after(cursor)
     with read_transaction(engine) as conn:
-        rows = reports_repo.contact_page(conn, tenant.id, where, after, limit + 1)
+        rows = contact_list.contact_page(conn, tenant.id, where, after, limit + 1)
     shown = rows[:limit]
     items = [
         {

@@ -6,13 +6,17 @@ Definitions (what every report means by its numbers):
 
 - **visits**: visits (journeys/visits.py) that started on a day of the range;
 - **visitors**: distinct sessions with a visit in the range;
-- **page views**: the page views of those visits;
+- **page views**: the page views of those visits (top pages counts the same ones);
 - **contacts**: contacts created in the range and not merged into another one since, by
   their first touch (channel, or the attributes of their first visit);
 - **conversions**: sessions identified (first linked to a contact) in the range that were
   visitors — they have a visit — counted on the day of identification and credited to the
   visit under way then (the latest one started by that moment, else the session's first);
 - **conversion rate**: conversions / visitors of the same group (null without visitors).
+
+Visits, page views, conversions and hits known missing are read from the rollups
+(storage/reports/rollups.py), which `rollups.refresh` brings up to date before each report;
+contacts and events from their own tables.
 """
 
 from __future__ import annotations
@@ -28,10 +32,15 @@ from sqlalchemy import Connection, Engine
 
 from pegada.clock import utcnow
 from pegada.errors import AuthFailed, InvalidInput
-from pegada.storage import reports_repo, tenancy_repo
+from pegada.storage import tenancy_repo
 from pegada.storage.engine import read_transaction
-from pegada.storage.reports_repo import DIMENSIONS, KEY_NAMES, Span
+from pegada.storage.reports import completeness as gaps
+from pegada.storage.reports import contacts as new_contacts
+from pegada.storage.reports import conversions, events, pages, visits
+from pegada.storage.reports.dimensions import DIMENSIONS, KEY_NAMES
+from pegada.storage.reports.span import Span, tune_for_reports
 from pegada.tenancy import Tenant, token_digest
+from pegada.usecases import rollups
 
 DEFAULT_DAYS = 30
 #: The longest range a report covers (a daily series of it is this many points).
@@ -140,12 +149,13 @@ def rate(conversions: int, visitors: int) -> float | None:
 
 
 def overview(engine: Engine, tenant: Tenant, first: date | None, last: date | None) -> Page:
+    span = span_of(tenant, first, last, names=("from", "to"))
+    rollups.refresh(engine, tenant.id)
     with read_transaction(engine) as conn:
-        span = span_of(tenant, first, last, names=("from", "to"))
-        reports_repo.tune_for_reports(conn)
-        totals = reports_repo.visit_totals(conn, span, None)[0]
-        contacts = reports_repo.contact_totals(conn, span, None)[0].contacts
-        conversions = reports_repo.conversion_totals(conn, span, None)[0].conversions
+        tune_for_reports(conn)
+        totals = visits.visit_totals(conn, span, None)[0]
+        contacts = new_contacts.contact_totals(conn, span, None)[0].contacts
+        converted = int(conversions.conversion_totals(conn, span, None)[0].conversions)
     visitors = int(totals.visitors)
     return Page(
         {
@@ -154,8 +164,8 @@ def overview(engine: Engine, tenant: Tenant, first: date | None, last: date | No
             "visits": int(totals.visits),
             "pageviews": int(totals.pageviews),
             "contacts": int(contacts),
-            "conversions": int(conversions),
-            "conversion_rate": rate(int(conversions), visitors),
+            "conversions": converted,
+            "conversion_rate": rate(converted, visitors),
         }
     )
 
@@ -193,16 +203,17 @@ def breakdown(
     rows: dict[tuple[Any, ...], dict[str, Any]] = defaultdict(
         lambda: {"visitors": 0, "visits": 0, "pageviews": 0, "contacts": 0, "conversions": 0}
     )
+    span = span_of(tenant, first, last, names=("from", "to"))
+    rollups.refresh(engine, tenant.id)
     with read_transaction(engine) as conn:
-        span = span_of(tenant, first, last, names=("from", "to"))
-        reports_repo.tune_for_reports(conn)
-        for row in reports_repo.visit_totals(conn, span, dimension):
+        tune_for_reports(conn)
+        for row in visits.visit_totals(conn, span, dimension):
             rows[_key(row, dimension)].update(
                 visitors=int(row.visitors), visits=int(row.visits), pageviews=int(row.pageviews)
             )
-        for row in reports_repo.contact_totals(conn, span, dimension):
+        for row in new_contacts.contact_totals(conn, span, dimension):
             rows[_key(row, dimension)]["contacts"] = int(row.contacts)
-        for row in reports_repo.conversion_totals(conn, span, dimension):
+        for row in conversions.conversion_totals(conn, span, dimension):
             rows[_key(row, dimension)]["conversions"] = int(row.conversions)
     items = [
         {
@@ -226,17 +237,19 @@ def timeseries(
     engine: Engine, tenant: Tenant, first: date | None, last: date | None, metric: str
 ) -> Page:
     """One value per day of the range, days without data included as 0."""
+    span = span_of(tenant, first, last, names=("from", "to"))
+    if metric != "contacts":
+        rollups.refresh(engine, tenant.id)
     with read_transaction(engine) as conn:
-        span = span_of(tenant, first, last, names=("from", "to"))
-        reports_repo.tune_for_reports(conn)
+        tune_for_reports(conn)
         values: dict[date, int] = {}
         if metric in ("visitors", "visits", "pageviews"):
-            for row in reports_repo.daily_visits(conn, span):
+            for row in visits.daily_visits(conn, span):
                 values[row.day] = int(getattr(row, metric))
         elif metric == "contacts":
-            values = {r.day: int(r.value) for r in reports_repo.daily_contacts(conn, span)}
+            values = {r.day: int(r.value) for r in new_contacts.daily_contacts(conn, span)}
         else:
-            values = {r.day: int(r.value) for r in reports_repo.daily_conversions(conn, span)}
+            values = {r.day: int(r.value) for r in conversions.daily_conversions(conn, span)}
     return Page(
         {
             **_range(span),
@@ -258,17 +271,17 @@ def top_pages(
     cursor: list[Any] | None,
 ) -> Page:
     offset = offset_of(cursor)
+    span = span_of(tenant, first, last, names=("from", "to"))
+    rollups.refresh(engine, tenant.id)
     with read_transaction(engine) as conn:
-        span = span_of(tenant, first, last, names=("from", "to"))
-        reports_repo.tune_for_reports(conn)
-        rows = reports_repo.top_pages(conn, span, limit + 1, offset)
-        visitors = reports_repo.page_visitors(conn, span, [(r.host, r.path) for r in rows[:limit]])
+        tune_for_reports(conn)
+        rows = pages.top_pages(conn, span, limit + 1, offset)
     items = [
         {
             "host": r.host,
             "path": r.path,
             "pageviews": int(r.pageviews),
-            "visitors": visitors.get((r.host, r.path), 0),
+            "visitors": int(r.visitors),
         }
         for r in rows[:limit]
     ]
@@ -280,11 +293,11 @@ def top_pages(
 def events_report(engine: Engine, tenant: Tenant, first: date | None, last: date | None) -> Page:
     """Events that happened in the range by type, each with the channels they were
     credited to (the visit their session was in)."""
+    span = span_of(tenant, first, last, names=("from", "to"))
     with read_transaction(engine) as conn:
-        span = span_of(tenant, first, last, names=("from", "to"))
-        reports_repo.tune_for_reports(conn)
-        rows = reports_repo.events_by_type(conn, span)
-        people = reports_repo.distinct_event_contacts(conn, span)
+        tune_for_reports(conn)
+        rows = events.events_by_type(conn, span)
+        people = events.distinct_event_contacts(conn, span)
     types: dict[int, dict[str, Any]] = {}
     for r in rows:
         item = types.setdefault(
@@ -311,7 +324,7 @@ def _missing_hits(conn: Connection, span: Span) -> dict[date, int]:
     """Hits known missing per local day, on the day of each (session, host)'s last hit."""
     zone = ZoneInfo(span.zone)
     missing: dict[date, int] = defaultdict(int)
-    for row in reports_repo.missing_hits(conn, span):
+    for row in gaps.missing_hits(conn, span):
         missing[row.last_at.astimezone(zone).date()] += int(row.missing)
     return missing
 
@@ -319,13 +332,14 @@ def _missing_hits(conn: Connection, span: Span) -> dict[date, int]:
 def completeness(engine: Engine, tenant: Tenant, first: date | None, last: date | None) -> Page:
     """Per day: hits stored, hits known missing (gaps in the tracker's sequence numbers),
     and hits refused, by reason. Refusals are counted on the UTC day they happened."""
+    span = span_of(tenant, first, last, names=("from", "to"))
+    rollups.refresh(engine, tenant.id)
     with read_transaction(engine) as conn:
-        span = span_of(tenant, first, last, names=("from", "to"))
-        reports_repo.tune_for_reports(conn)
-        stored = {r.day: int(r.pageviews) for r in reports_repo.daily_visits(conn, span)}
+        tune_for_reports(conn)
+        stored = {r.day: int(r.pageviews) for r in visits.daily_visits(conn, span)}
         missing = _missing_hits(conn, span)
         refused: dict[date, dict[str, int]] = defaultdict(dict)
-        for r in reports_repo.drops(conn, span):
+        for r in gaps.drops(conn, span):
             refused[r.day][r.reason] = int(r.hits)
     days = _days(span)
     totals = {
