@@ -19,7 +19,7 @@ from pegada.storage.tables import page_views, report_pages, report_visits, sessi
 from pegada.tenancy import get_tenant
 from pegada.usecases import rollups
 from tests.conftest import SEED_HOST_CLIENT, SeedTenant
-from tests.test_cli import ok_json
+from tests.test_cli import assert_clean_failures, ok_json
 from tests.test_recompute import recompute
 from tests.test_reports import (
     ANDROID_PHONE,
@@ -253,3 +253,39 @@ def test_a_page_view_committed_after_a_later_one_is_not_missed(
         state = refresh_state.peek(conn, tenant)
     assert state is not None and state.pending == []
     assert state.page_view_id >= 2
+
+
+# --- built ahead of the first report by an operator ---------------------------------------------
+
+
+def test_an_operator_builds_the_rollups_before_the_first_report(
+    client: TestClient,
+    engine: Engine,
+    db_url: str,
+    seed_tenant: SeedTenant,
+    other_tenant: SeedTenant,
+    data: DataSet,
+) -> None:
+    """`pegada reports refresh` (all tenants, or the ones named) leaves every tenant's
+    rollups built, so the first report only checks them; a tenant code that does not exist
+    is a clean error."""
+    assert visits_in_rollup(engine, tenant_id(engine)) == 0  # nothing read yet
+    done = ok_json(db_url, "reports", "refresh")
+    assert sorted(d["host_client"] for d in done) == sorted(
+        [seed_tenant.host_client, other_tenant.host_client]
+    )
+    with read_transaction(engine) as conn:
+        stored = conn.execute(select(func.count()).select_from(visits)).scalar_one()
+    built = sum(
+        visits_in_rollup(engine, tenant_id(engine, t.host_client))
+        for t in (seed_tenant, other_tenant)
+    )
+    assert built == stored > 0
+    assert every_report(client, seed_tenant, data.window()) == rebuilt_reports(
+        client, engine, seed_tenant, data.window()
+    )
+    again = ok_json(db_url, "reports", "refresh", other_tenant.host_client)
+    assert [d["host_client"] for d in again] == [other_tenant.host_client]
+    assert_clean_failures(
+        db_url, [(["reports", "refresh", "NoSuchTenant00000001"], {}, ["NoSuchTenant00000001"])]
+    )

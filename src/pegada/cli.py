@@ -20,6 +20,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 
 from pegada.cli_attribution import attribution
 from pegada.cli_contacts import contact
+from pegada.cli_reports import reports
 from pegada.cli_tenant_settings import tenant_set
 from pegada.errors import PegadaError
 from pegada.settings import Settings
@@ -245,6 +246,7 @@ def event_type_list(conn: Connection, host_client: str, as_json: bool) -> None:
 
 main.add_command(contact)
 main.add_command(attribution)
+main.add_command(reports)
 tenant.add_command(tenant_set)
 
 if __name__ == "__main__":  # pragma: no cover
