@@ -106,14 +106,10 @@ async def _collect(scope: Scope, receive: Any, send: Any) -> None:
     tenant = await find_tenant(state.tenants, body.h)
     writer: HitWriter = state.hit_writer
     if not tenant.allows_origin(headers.origin):
-        await _count_drop(
-            writer, Drop(tenant.id, DropReason.ORIGIN_REFUSED, len(body.hits), tenant.timezone)
-        )
+        await _count_drop(writer, _refused(tenant, DropReason.ORIGIN_REFUSED, body))
         raise Forbidden("origin: this site is not allowed to send hits", {"origin": "refused"})
     if tenant.honor_dnt and (headers.dnt or headers.gpc):
-        await _count_drop(
-            writer, Drop(tenant.id, DropReason.DO_NOT_TRACK, len(body.hits), tenant.timezone)
-        )
+        await _count_drop(writer, _refused(tenant, DropReason.DO_NOT_TRACK, body))
         await _stored(send)
         return
     client = scope.get("client")
