@@ -24,7 +24,9 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON."
 
 
 def _with_db(write: bool) -> Callable[[F], F]:
-    """cli.py's `_with_db`: the command gets a connection in a transaction."""
+    """cli.py's `_with_db` (the command gets a connection in a transaction), looked up when
+    the command runs, since cli.py imports this module (and cli_tenant_settings.py, which
+    uses this too) at its top."""
 
     def decorate(command: F) -> F:
         @wraps(command)

@@ -7,32 +7,11 @@ helpers of cli.py are imported when the command runs, not when this module loads
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
-from typing import Any, TypeVar
-
 import click
 from sqlalchemy import Connection
 
+from pegada.cli_contacts import _with_db
 from pegada.tenancy import get_tenant, update_tenant_settings
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _with_db(write: bool) -> Callable[[F], F]:
-    """cli.py's `_with_db` (the command gets a connection in a transaction), looked up when
-    the command runs."""
-
-    def decorate(command: F) -> F:
-        @wraps(command)
-        def run(*args: Any, **kwargs: Any) -> Any:
-            from pegada.cli import _with_db as with_db
-
-            return with_db(write)(command)(*args, **kwargs)
-
-        return run  # type: ignore[return-value]
-
-    return decorate
 
 
 @click.command("set")

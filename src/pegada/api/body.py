@@ -14,7 +14,8 @@ import re
 from typing import Any, TypeVar
 
 import msgspec
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
+from starlette.types import Receive
 
 from pegada.errors import BodyTooLarge, InvalidInput, MalformedBody
 
@@ -30,19 +31,31 @@ _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
+    return await receive_body(request.receive, request.headers.get("content-length"), limit)
+
+
+async def receive_body(receive: Receive, declared: str | bytes | None, limit: int) -> bytes:
+    """The whole body from the ASGI `receive`, never more than `limit` bytes buffered
+    (api/hits.py reads it without a Request). A client gone mid-body: ClientDisconnect."""
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(f"body: larger than the limit of {limit} bytes", {"body": "too large"})
+        raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise BodyTooLarge(
-                f"body: larger than the limit of {limit} bytes", {"body": "too large"}
-            )
+            raise _too_large(limit)
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _too_large(limit: int) -> BodyTooLarge:
+    return BodyTooLarge(f"body: larger than the limit of {limit} bytes", {"body": "too large"})
 
 
 def parse_json(raw: bytes, max_depth: int) -> dict[str, Any]:

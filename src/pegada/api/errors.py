@@ -19,8 +19,13 @@ from pegada.errors import PegadaError
 log = logging.getLogger("pegada.api")
 
 
+def failure_content(message: str, fields: dict[str, str] | None = None) -> dict[str, object]:
+    """What every failure reply says (api/hits.py writes it without a Response)."""
+    return {"success": False, "error": message, "fields": fields or {}}
+
+
 def failure(status: int, message: str, fields: dict[str, str] | None = None) -> Response:
-    return json_response({"success": False, "error": message, "fields": fields or {}}, status)
+    return json_response(failure_content(message, fields), status)
 
 
 async def on_pegada_error(_request: Request, exc: Exception) -> Response:

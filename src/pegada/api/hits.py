@@ -18,10 +18,13 @@ from datetime import timedelta
 from typing import Any
 
 import msgspec
+from starlette.requests import ClientDisconnect
 
+from pegada.api.body import receive_body
 from pegada.api.collector import decode, find_tenant
+from pegada.api.errors import failure_content
 from pegada.clock import utcnow
-from pegada.errors import BodyTooLarge, Forbidden, PegadaError
+from pegada.errors import Forbidden, PegadaError
 from pegada.ingest.payload import CollectBody
 from pegada.ingest.pipeline import Drop, DropReason, RequestContext, process
 from pegada.ingest.tenants import TrackedTenant
@@ -91,6 +94,8 @@ class HitsRoute:
 async def serve_hits(scope: Scope, receive: Any, send: Any) -> None:
     try:
         await _collect(scope, receive, send)
+    except ClientDisconnect:
+        return  # nobody to answer; nothing was stored
     except PegadaError as exc:
         await _failure(send, exc.status, exc.message, exc.fields)
     except Exception:
@@ -101,7 +106,7 @@ async def serve_hits(scope: Scope, receive: Any, send: Any) -> None:
 async def _collect(scope: Scope, receive: Any, send: Any) -> None:
     state = scope["app"].state
     headers = _Headers(scope["headers"])
-    raw = await _body(receive, headers.content_length, state.settings.max_body_bytes)
+    raw = await receive_body(receive, headers.content_length, state.settings.max_body_bytes)
     body: CollectBody = decode(raw, CollectBody)
     tenant = await find_tenant(state.tenants, body.h)
     writer: HitWriter = state.hit_writer
@@ -135,30 +140,6 @@ def _context(tenant: TrackedTenant, headers: _Headers, client: Any) -> RequestCo
     )
 
 
-async def _body(receive: Any, declared: bytes | None, limit: int) -> bytes:
-    """The whole body, never more than `limit` bytes buffered."""
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit)
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break  # the client went away; what arrived is refused as malformed
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-def _too_large(limit: int) -> BodyTooLarge:
-    return BodyTooLarge(f"body: larger than the limit of {limit} bytes", {"body": "too large"})
-
-
 def _refused(tenant: TrackedTenant, reason: DropReason, body: CollectBody) -> Drop:
     return Drop(tenant.id, reason, len(body.hits), tenant.timezone)
 
@@ -180,7 +161,7 @@ async def _failure(
     send: Any, status: int, message: str, fields: dict[str, str] | None = None
 ) -> None:
     """The API's failure reply (api/errors.py `failure`), written to ASGI directly."""
-    body = _encode({"success": False, "error": message, "fields": fields or {}})
+    body = _encode(failure_content(message, fields))
     await send(
         {
             "type": "http.response.start",

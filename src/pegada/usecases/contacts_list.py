@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
 
+from pegada.clock import aware_utc
 from pegada.errors import InvalidInput
 from pegada.events.moments import local_iso
 from pegada.identity.search import query_terms
@@ -61,11 +62,8 @@ def _after(cursor: list[Any] | None) -> tuple[datetime, int] | None:
     if not isinstance(at, str) or type(contact_id) is not int or not 0 <= contact_id < 2**63:
         raise bad
     try:
-        moment = datetime.fromisoformat(at)
-        if moment.tzinfo is None:
-            raise ValueError(at)
-        moment = moment.astimezone(UTC)
-    except (ValueError, OverflowError) as exc:
+        moment = aware_utc(at)
+    except ValueError as exc:
         raise bad from exc
     return moment, contact_id
 

@@ -10,11 +10,12 @@ histories since the merge), saying so in `redirected_from`.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine
 
+from pegada.clock import aware_utc
 from pegada.errors import InvalidInput, NotFound
 from pegada.events.moments import local_iso
 from pegada.storage import contacts_repo, timeline_repo
@@ -44,11 +45,8 @@ def boundary_of(cursor: list[Any] | None, order: str) -> Boundary | None:
     if not isinstance(at, str) or kind not in KINDS or not _is_id(item_id):
         raise bad
     try:
-        moment = datetime.fromisoformat(at)
-        if moment.tzinfo is None:
-            raise ValueError(at)
-        moment = moment.astimezone(UTC)
-    except (ValueError, OverflowError) as exc:
+        moment = aware_utc(at)
+    except ValueError as exc:
         raise bad from exc
     return Boundary(moment, kind, item_id)
 

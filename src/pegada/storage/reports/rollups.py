@@ -78,17 +78,7 @@ def sessions_with_new_page_views(
 ) -> tuple[set[int], int]:
     """Sessions of the tenant's page views with an id above `after_id`, and the highest
     such id (`after_id` when none)."""
-    query = (
-        select(page_views.c.session_id, func.max(page_views.c.id))
-        .where(page_views.c.id > after_id, page_views.c.tenant_id == tenant_id)
-        .group_by(page_views.c.session_id)
-    )
-    found: set[int] = set()
-    highest = after_id
-    for session_id, top in conn.execute(query):
-        found.add(int(session_id))
-        highest = max(highest, int(top))
-    return found, highest
+    return _sessions_with_rows_after(conn, page_views, tenant_id, after_id)
 
 
 def sessions_with_new_submissions(
@@ -97,15 +87,21 @@ def sessions_with_new_submissions(
     """Sessions identified since: every identify stores its submission in the transaction
     that links the session (usecases/identify.py), so submissions with an id above
     `after_id` name every session whose identification may be new."""
+    return _sessions_with_rows_after(conn, submissions, tenant_id, after_id)
+
+
+def _sessions_with_rows_after(
+    conn: Connection, table: Any, tenant_id: int, after_id: int
+) -> tuple[set[int], int]:
     query = (
-        select(submissions.c.session_id, func.max(submissions.c.id))
-        .where(submissions.c.id > after_id, submissions.c.tenant_id == tenant_id)
-        .group_by(submissions.c.session_id)
+        select(table.c.session_id, func.max(table.c.id))
+        .where(table.c.id > after_id, table.c.tenant_id == tenant_id)
+        .group_by(table.c.session_id)
     )
     found: set[int] = set()
     highest = after_id
     for session_id, top in conn.execute(query):
-        if session_id is not None:
+        if session_id is not None:  # a submission made without a session
             found.add(int(session_id))
         highest = max(highest, int(top))
     return found, highest
