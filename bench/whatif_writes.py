@@ -43,7 +43,7 @@ COLUMNS = (
 
 
 def enriched(url: str, pairs: list[tuple[str, bytes]]) -> tuple[Any, int, list[Any]]:
-    from pegada.api.collector import _decode
+    from pegada.api.collector import decode as _decode
     from pegada.attribution.rules import default_rules
     from pegada.clock import utcnow
     from pegada.ingest.payload import CollectBody

@@ -1,9 +1,9 @@
 """Is a user agent a bot? crawlerdetect's own pattern lists, matched with RE2.
 
 crawlerdetect joins about 1,500 patterns into one alternation for Python's `re`, which
-costs about 460 µs for each user agent not seen before (measured over the 1,000 strings of
-the benchmark's mix); real traffic brings new strings all the time, so that cost lands on
-live hits. RE2 (google-re2) runs the same alternation in linear time, about 80 µs. The
+costs hundreds of microseconds for each user agent not seen before; real traffic brings new
+strings all the time, so that cost lands on live hits. RE2 (google-re2) runs the same
+alternation in linear time, several times faster (bench/profile_hitpath.py prints both). The
 steps are crawlerdetect's: remove the exclusion patterns from the string, then look for
 any crawler pattern; both engines take the leftmost alternative that matches, so the
 removal gives the same string. The few crawler patterns RE2 cannot compile (lookarounds:
