@@ -26,6 +26,7 @@ import secrets
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -33,7 +34,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -158,9 +159,14 @@ def tail(path: Path, lines: int = 30) -> str:
         return "(no log)"
 
 
-def pegada_env(database_url: str) -> dict[str, str]:
+def pegada_env(database_url: str, spool: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PEGADA_")}
-    env.update(PEGADA_DATABASE_URL=database_url, PEGADA_AUTO_MIGRATE="1", PYTHONUNBUFFERED="1")
+    env.update(
+        PEGADA_DATABASE_URL=database_url,
+        PEGADA_SPOOL_PATH=str(spool),
+        PEGADA_AUTO_MIGRATE="1",
+        PYTHONUNBUFFERED="1",
+    )
     return env
 
 
@@ -174,6 +180,20 @@ def _proc_cpu_seconds(pid: int | str) -> float:
         return 0.0
     fields = stat[stat.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+
+
+def _children_cpu_seconds(pid: int) -> float:
+    """CPU of a process's children (the projector `pegada serve` starts beside itself)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
+                total += _proc_cpu_seconds(entry.name)
+    return total
 
 
 def _postgres_cpu_seconds() -> float:
@@ -213,13 +233,15 @@ def wait_until_quiet(limit_s: float, threshold: float = 0.3) -> float:
 
 @dataclass
 class CpuMeter:
-    """CPU used during a run, as shares of one core: the server, PostgreSQL, wrk, and every
-    other process on the machine (which makes the numbers noisy when it is not near 0)."""
+    """CPU used during a run, as shares of one core: the server, its projector, PostgreSQL,
+    wrk, and every other process on the machine (which makes the numbers noisy when it is
+    not near 0)."""
 
     server_pid: int
     with_postgres: bool
     _start: tuple[float, ...] = ()
     server: float = 0.0
+    projector: float = 0.0
     postgres: float | None = None
     wrk: float = 0.0
     others: float = 0.0
@@ -230,6 +252,7 @@ class CpuMeter:
         return (
             time.monotonic(),
             _proc_cpu_seconds(self.server_pid),
+            _children_cpu_seconds(self.server_pid),
             _postgres_cpu_seconds() if self.with_postgres else 0.0,
             children.ru_utime + children.ru_stime,  # wrk, once it has been waited for
             _machine_busy_seconds(),
@@ -243,9 +266,9 @@ class CpuMeter:
         end = self._sample()
         wall = self.wall = max(end[0] - self._start[0], 1e-9)
         used = [(e - s) / wall for s, e in zip(self._start[1:], end[1:], strict=True)]
-        self.server, postgres, self.wrk, machine = used
+        self.server, self.projector, postgres, self.wrk, machine = used
         self.postgres = postgres if self.with_postgres else None
-        self.others = max(0.0, machine - self.server - postgres - self.wrk)
+        self.others = max(0.0, machine - self.server - self.projector - postgres - self.wrk)
 
 
 # ------------------------------------------------------------------------------- wrk
@@ -360,16 +383,27 @@ def db_counts(engine: Engine) -> Counts:
     return Counts(int(views), bots, int(sum(drops.values())))
 
 
-def settled_counts(engine: Engine, timeout: float = 20.0) -> Counts:
-    """The counts once the server has written everything it had (two equal readings)."""
-    previous = None
-    deadline = time.monotonic() + timeout
-    while True:
-        current = db_counts(engine)
-        if current == previous or time.monotonic() > deadline:
-            return current
-        previous = current
-        time.sleep(0.4)
+def spool_backlog(engine: Engine, spool: Path) -> int:
+    """Requests in the server's spool that the projector has not written yet."""
+    with closing(sqlite3.connect(f"file:{spool}?mode=ro", uri=True)) as db:
+        spool_id = db.execute("SELECT spool_id FROM spool_identity").fetchone()[0]
+        with engine.connect() as conn:
+            mark = conn.execute(
+                text("SELECT projected_through FROM spool_marks WHERE spool_id = :spool"),
+                {"spool": spool_id},
+            ).scalar()
+        query = "SELECT count(*) FROM spooled_requests WHERE id > ?"
+        return int(db.execute(query, (mark or 0,)).fetchone()[0])
+
+
+def wait_projected(engine: Engine, spool: Path, timeout: float = 900.0) -> float:
+    """Seconds until the projector has written everything spooled."""
+    start = time.monotonic()
+    while spool_backlog(engine, spool) > 0:
+        if time.monotonic() - start > timeout:
+            raise RuntimeError(f"the projector did not catch up within {timeout:g} s")
+        time.sleep(0.05)
+    return time.monotonic() - start
 
 
 def enrichment_summary(engine: Engine) -> str:
@@ -452,6 +486,9 @@ class Target:
     enrichment: str = ""
     checks: list[tuple[str, bool]] = field(default_factory=list)
     served: tuple[int, int, int, str] | None = None  # raw, gzip -9, wire, Content-Encoding
+    #: Spooled requests not yet projected when the load ended, and the seconds until all were.
+    backlog: int | None = None
+    drained_s: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -524,7 +561,8 @@ class Run:
             self.procs.stop(server)
 
     def pegada(self, name: str, database_url: str) -> Target:
-        env = pegada_env(database_url)
+        spool = self.workdir / f"spool-{name}.db"
+        env = pegada_env(database_url, spool)
         port = free_port()
         log_path = self.workdir / f"server-{name}.log"
         server = self.procs.start(
@@ -549,9 +587,13 @@ class Run:
             if not 400 <= status < 500:  # smoke test: the route refuses an empty batch
                 raise RuntimeError(f"/api/collect answered {status}: {reply[:200]!r}")
             warmup = self.warm_up(name, url, host_client)
-            before = settled_counts(engine)
+            wait_projected(engine, spool)
+            before = db_counts(engine)
             target = self.load(name, url, host_client, server.pid, name == "postgresql")
-            after = settled_counts(engine)
+            target.backlog = spool_backlog(engine, spool)
+            target.drained_s = wait_projected(engine, spool)
+            log(f"{name}: {target.backlog:,} requests were waiting to be projected")
+            after = db_counts(engine)
             target.warmup = warmup
             target.served = served
             target.counts = Counts(
@@ -686,7 +728,19 @@ def report(args: argparse.Namespace, mix: AgentMix, targets: list[Target]) -> st
         f"{len(mix.bots)} bots on {100 * mix.bot_session_share:.0f} % of sessions"
     )
     out.append("")
-    rows = [["target", "req/s", "p50 ms", "p99 ms", "ratio to bare", "rows stored", "errors"]]
+    rows = [
+        [
+            "target",
+            "req/s",
+            "p50 ms",
+            "p99 ms",
+            "ratio to bare",
+            "rows stored",
+            "errors",
+            "unprojected at end",
+            "all stored after",
+        ]
+    ]
     for t in targets:
         ratio = "-"
         if bare is not None and bare.wrk.rate:
@@ -700,9 +754,11 @@ def report(args: argparse.Namespace, mix: AgentMix, targets: list[Target]) -> st
                 ratio,
                 f"{t.counts.page_views:,}" if t.counts else "-",
                 str(t.wrk.errors),
+                f"{t.backlog:,}" if t.backlog is not None else "-",
+                f"{t.drained_s:.1f} s" if t.drained_s is not None else "-",
             ]
         )
-    out.append(fmt_table(rows, right={1, 2, 3, 4, 5, 6}))
+    out.append(fmt_table(rows, right={1, 2, 3, 4, 5, 6, 7, 8}))
     out.append("")
     goal = f"goal: collector ≥ {100 * GOAL:.0f} % of bare"
     verdicts = []
@@ -718,6 +774,8 @@ def report(args: argparse.Namespace, mix: AgentMix, targets: list[Target]) -> st
     for t in targets:
         r = t.wrk.raw
         cpu = f"server {100 * t.cpu.server:.0f} %"
+        if t.name != "bare":
+            cpu += f", projector {100 * t.cpu.projector:.0f} %"
         if t.cpu.postgres is not None:
             cpu += f", postgres (all its processes) {100 * t.cpu.postgres:.0f} %"
         cpu += f", wrk {100 * t.cpu.wrk:.0f} %, other processes {100 * t.cpu.others:.0f} %"
@@ -731,6 +789,12 @@ def report(args: argparse.Namespace, mix: AgentMix, targets: list[Target]) -> st
             f"p90 {r['p90_us'] / 1000:.2f} ms, max {r['max_us'] / 1000:.1f} ms; "
             f"non-2xx {t.wrk.non_2xx}, socket errors {t.wrk.socket_errors}; cpu: {cpu}"
         )
+        if t.backlog is not None and t.drained_s is not None:
+            rate = f" ({t.backlog / t.drained_s:,.0f} requests/s)" if t.drained_s > 0.2 else ""
+            out.append(
+                f"    projection: {t.backlog:,} spooled requests not yet in the database when "
+                f"the load ended, all in it {t.drained_s:.1f} s later{rate}"
+            )
         if t.counts is not None:
             out.append(
                 f"    database after the run: +{t.counts.page_views:,} page_views, "

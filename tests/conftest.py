@@ -90,8 +90,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture
-def settings(db_url: str) -> Settings:
-    return Settings(database_url=db_url)
+def settings(db_url: str, tmp_path: Path) -> Settings:
+    # A spool of this test's own (on PostgreSQL the default would be shared by the run).
+    return Settings(database_url=db_url, spool_path=str(tmp_path / "hit-spool.db"))
 
 
 @pytest.fixture

@@ -88,13 +88,21 @@ def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None
         pass
 
 
-def _spawn(database_url: str, log_dir: Path, index: int, extra_env: dict[str, str]) -> Server:
+def _spawn(
+    database_url: str,
+    log_dir: Path,
+    index: int,
+    extra_env: dict[str, str],
+    serve_args: tuple[str, ...] = (),
+) -> Server:
     port = free_port()
     log_path = log_dir / f"server-{index}-{port}.log"
+    spool = log_dir / "spool.db"
     log = log_path.open("wb")
     process = subprocess.Popen(
-        [PEGADA, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=pegada_env(database_url, **extra_env),
+        [PEGADA, "serve", "--host", "127.0.0.1", "--port", str(port), *serve_args],
+        # One spool for the servers of a group, as for the processes of one host.
+        env=pegada_env(database_url, **({"PEGADA_SPOOL_PATH": str(spool)} | extra_env)),
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -119,14 +127,20 @@ def _wait_healthy(server: Server, deadline: float) -> bool:
 
 @contextmanager
 def running_servers(
-    database_url: str, count: int, log_dir: Path, **extra_env: str
+    database_url: str,
+    count: int,
+    log_dir: Path,
+    *,
+    serve_args: tuple[str, ...] = (),
+    **extra_env: str,
 ) -> Iterator[list[Server]]:
-    """`count` server processes on one database, all answering when the block starts."""
+    """`count` server processes on one database, all answering when the block starts;
+    `serve_args` are added to their `pegada serve` command."""
     log_dir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
         servers: list[Server] = []
         for index in range(count):
-            server = _spawn(database_url, log_dir, index, extra_env)
+            server = _spawn(database_url, log_dir, index, extra_env, serve_args)
             stack.callback(server.stop)
             servers.append(server)
         deadline = time.monotonic() + START_TIMEOUT
@@ -138,14 +152,16 @@ def running_servers(
                 if "address already in use" not in output.lower() or attempts > 3:
                     raise RuntimeError(f"pegada serve exited early:\n{output}")
                 server.stop()  # another test took the port between our check and its bind
-                server = _spawn(database_url, log_dir, index, extra_env)
+                server = _spawn(database_url, log_dir, index, extra_env, serve_args)
                 stack.callback(server.stop)
                 servers[index] = server
         yield servers
 
 
 @contextmanager
-def running_server(database_url: str, log_dir: Path, **extra_env: str) -> Iterator[Server]:
+def running_server(
+    database_url: str, log_dir: Path, *, serve_args: tuple[str, ...] = (), **extra_env: str
+) -> Iterator[Server]:
     """One server process."""
-    with running_servers(database_url, 1, log_dir, **extra_env) as (server,):
+    with running_servers(database_url, 1, log_dir, serve_args=serve_args, **extra_env) as (server,):
         yield server

@@ -33,6 +33,7 @@ from pegada.storage.tables import (
 )
 from tests.conftest import SEED_HOST_CLIENT, SeedTenant
 from tests.servers import running_server
+from tests.spooled import project_spooled
 
 # Real user agents from /work/shared/data/user-agents.txt.
 IPHONE = (
@@ -87,11 +88,13 @@ def send(
 ) -> httpx2.Response:
     """A beacon: JSON sent as text/plain (no CORS preflight)."""
     body = json.dumps({"h": host_client, "s": session, "hits": hits})
-    return client.post(
+    reply = client.post(
         "/api/collect",
         content=body,
         headers={"content-type": "text/plain;charset=UTF-8", "user-agent": ua, **(headers or {})},
     )
+    project_spooled(client)
+    return reply
 
 
 def stored(engine: Engine) -> list[Row[Any]]:
@@ -256,6 +259,7 @@ def test_json_content_type_is_accepted_too(
         headers={"user-agent": IPHONE},
     )
     assert reply.status_code == 204
+    project_spooled(client)
     assert len(stored(engine)) == 1
 
 
@@ -689,6 +693,7 @@ def test_bad_requests_are_refused_naming_the_field_and_write_nothing(
         headers={"content-type": "text/plain", "user-agent": WINDOWS_CHROME},
     )
     assert_refused(reply, status, field)
+    project_spooled(client)
     after = (count(engine, page_views), count(engine, sessions), count(engine, ingest_drops))
     assert after == before
 

@@ -31,6 +31,7 @@ from pegada.storage.engine import write_transaction
 from pegada.storage.tables import contact_keys, contact_merges, contacts, sessions, submissions
 from tests.conftest import SEED_HOST_CLIENT, SeedTenant
 from tests.servers import PEGADA, Server, pegada_env, running_servers
+from tests.spooled import project_spooled
 
 SITE = "https://www.escola.edu.br"
 ORIGIN = {"Origin": SITE}
@@ -64,6 +65,7 @@ def send_hits(client: TestClient, session: str, urls: list[str], *, start_ms: in
         headers={"content-type": "text/plain;charset=UTF-8", "user-agent": ua},
     )
     assert reply.status_code in (200, 202, 204), reply.text
+    project_spooled(client)
 
 
 def identify_reply(

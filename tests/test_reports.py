@@ -39,6 +39,7 @@ from pegada.storage.engine import write_transaction
 from pegada.storage.tables import tenants
 from pegada.tenancy import create_event_type, get_tenant
 from tests.conftest import SEED_HOST_CLIENT, SeedTenant
+from tests.spooled import project_spooled
 
 # Real user agents (from /work/shared/data/user-agents.txt).
 WINDOWS_CHROME = (
@@ -126,6 +127,7 @@ def send_hits(
         headers={"content-type": "text/plain;charset=UTF-8", "user-agent": ua},
     )
     assert reply.status_code == 204, reply.text
+    project_spooled(client)
 
 
 def hit(q: int, path: str, ts: int, referrer: str = "") -> dict[str, Any]:

@@ -58,7 +58,7 @@ def _views(
         ],
     }
     decoded = msgspec.json.decode(msgspec.json.encode(body), type=CollectBody)
-    context = RequestContext(tenant_id, PHONE, "203.0.113.9", START + timedelta(hours=1))
+    context = RequestContext(tenant_id, PHONE, "203.0.113.0/24", START + timedelta(hours=1))
     return process(decoded, context, default_rules())[0]
 
 

@@ -28,11 +28,13 @@ from pegada.api.routes import api_routes
 from pegada.api.tracker_script import tracker_script
 from pegada.attribution.rules import ChannelRules, default_rules
 from pegada.errors import PegadaError
+from pegada.ingest.projector import Projector
 from pegada.ingest.tenants import TenantDirectory
 from pegada.ingest.writer import HitWriter
 from pegada.ratelimit import Limiter
 from pegada.settings import Settings
 from pegada.storage.engine import build_engine
+from pegada.storage.spool import Spool
 
 
 async def health(_request: Request) -> Response:
@@ -51,15 +53,23 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Starlette:
         else (default_rules())
     )
 
+    tenants = TenantDirectory(db)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        writer = HitWriter(db)
+        spool_file = settings.spool_file()
+        writer = HitWriter(Spool(spool_file))
         writer.start()
         app.state.hit_writer = writer
+        # Its own connection to the spool: it runs in worker threads, the writer on the loop.
+        projector_spool = Spool(spool_file, durable=False)
+        app.state.projector = Projector(db, projector_spool, tenants, rules)
         try:
             yield
         finally:
             await writer.stop()
+            writer.spool.close()
+            projector_spool.close()
             if owned:
                 db.dispose()
 
@@ -97,7 +107,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Starlette:
     )
     app.state.settings = settings
     app.state.engine = db
-    app.state.tenants = TenantDirectory(db)
+    app.state.tenants = tenants
     app.state.limiter = Limiter(limit=settings.browser_requests_per_minute)
     app.state.rules = rules
     return app

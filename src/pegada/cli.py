@@ -7,10 +7,12 @@ stdout (what tests and scripts read). Errors go to stderr with exit status 1.
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from functools import wraps
+from types import FrameType
 from typing import Any, TypeVar
 
 import click
@@ -20,6 +22,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 
 from pegada.cli_attribution import attribution
 from pegada.cli_contacts import contact
+from pegada.cli_project import project, projector_beside
 from pegada.cli_reports import reports
 from pegada.cli_tenant_settings import tenant_set
 from pegada.errors import PegadaError
@@ -106,14 +109,33 @@ def main() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=1, show_default=True, type=int, help="Server processes.")
-def serve(host: str, port: int, workers: int) -> None:
-    """Run the HTTP server (migrating the database first unless PEGADA_AUTO_MIGRATE=0)."""
-    import uvicorn
-
+@click.option(
+    "--no-projector",
+    is_flag=True,
+    help="Do not start `pegada project` beside the server (run it yourself).",
+)
+def serve(host: str, port: int, workers: int, no_projector: bool) -> None:
+    """Run the HTTP server (migrating the database first unless PEGADA_AUTO_MIGRATE=0) and
+    the projector that writes spooled hits into the database."""
     settings = _settings()
     if settings.auto_migrate:
         _migrate(settings)
     click.echo(f"Pegada on http://{host}:{port} (database: {_safe_url(settings)})", err=True)
+    # uvicorn shuts down on SIGTERM, then raises it again under the handler it found: this
+    # one unwinds the stack instead of ending the process, so the projector is stopped and
+    # the spool drained before we exit.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    with nullcontext() if no_projector else projector_beside(settings):
+        _run_uvicorn(settings, host, port, workers)
+
+
+def _exit_on_signal(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _run_uvicorn(settings: Settings, host: str, port: int, workers: int) -> None:
+    import uvicorn
+
     uvicorn.run(
         "pegada.app:app_from_env",
         factory=True,
@@ -247,6 +269,7 @@ def event_type_list(conn: Connection, host_client: str, as_json: bool) -> None:
 main.add_command(contact)
 main.add_command(attribution)
 main.add_command(reports)
+main.add_command(project)
 tenant.add_command(tenant_set)
 
 if __name__ == "__main__":  # pragma: no cover

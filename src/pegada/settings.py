@@ -86,6 +86,17 @@ class Settings:
             "`*` trusts any.",
         },
     )
+    spool_path: str = field(
+        default="",
+        metadata={
+            "env": "PEGADA_SPOOL_PATH",
+            "doc": "File where accepted page hits are committed before their reply, until the "
+            "projector has written them into the database. Empty = beside a SQLite "
+            "database (`data/pegada-spool.db` for the default one), or "
+            "`data/spool-<database name>.db` for PostgreSQL. Keep it on a disk that "
+            "survives restarts; the processes of one host share it.",
+        },
+    )
     auto_migrate: bool = field(
         default=True,
         metadata={
@@ -117,6 +128,20 @@ class Settings:
             return None
         path = self.database_url[len(prefix) :]
         return Path(path) if path and path != ":memory:" else None
+
+    def spool_file(self) -> Path:
+        """Where this process spools hits (`spool_path`, or the default beside the data)."""
+        if self.spool_path:
+            return Path(self.spool_path)
+        database = self.sqlite_path()
+        if database is not None:
+            return database.with_name(f"{database.stem}-spool.db")
+        from sqlalchemy.engine import make_url
+
+        name = make_url(self.database_url).database
+        if not name or name == ":memory:":  # an in-memory database: this process's alone
+            return Path("data") / f"spool-memory-{os.getpid()}.db"
+        return Path("data") / f"spool-{name}.db"
 
 
 def _parse(raw: str, annotation: object, name: str, minimum: int | None = None) -> object:

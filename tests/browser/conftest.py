@@ -47,6 +47,7 @@ from sqlalchemy import Engine, select
 from pegada.storage.tables import page_views, sessions, tenants, visits
 from tests.conftest import SeedTenant
 from tests.servers import PEGADA, START_TIMEOUT, Server, _wait_healthy, free_port, pegada_env
+from tests.spooled import project_spool_of
 
 CHROMIUM = os.environ.get("PEGADA_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -103,6 +104,7 @@ def db_url(sqlite_template: Path, tmp_path: Path) -> str:
 
 def session_hits(engine: Engine, session_hash: str) -> list[dict[str, Any]]:
     """Every stored page access of one session hash, by host then sequence number."""
+    project_spool_of(engine)
     query = (
         select(page_views, sessions.c.session_hash, sessions.c.contact_id)
         .join(sessions, sessions.c.id == page_views.c.session_id)
@@ -115,6 +117,7 @@ def session_hits(engine: Engine, session_hash: str) -> list[dict[str, Any]]:
 
 def session_visits(engine: Engine, session_hash: str) -> list[dict[str, Any]]:
     """The visits (hits grouped by the server) of one session hash, oldest first."""
+    project_spool_of(engine)
     query = (
         select(visits)
         .join(sessions, sessions.c.id == visits.c.session_id)
@@ -136,6 +139,7 @@ def set_allowed_origins(engine: Engine, host_client: str, origins: list[str]) ->
 
 
 def all_hits(engine: Engine) -> list[dict[str, Any]]:
+    project_spool_of(engine)
     with engine.connect() as conn:
         return [dict(row._mapping) for row in conn.execute(select(page_views))]
 

@@ -5,8 +5,10 @@ rest of the API goes through per request (the router's table, Starlette's Reques
 Response objects, the CORS middleware's wrapping of `send`) and reads the few headers it
 needs from the raw scope. What it does is the same as any endpoint: beacon-friendly bodies
 (JSON sent as `text/plain`, so no CORS preflight), the tenant from `hostClient`, a reply
-only after the group-commit writer committed the hits (204), 4xx JSON naming the field for
-bad input, and a refused hit counted with its reason, never silently lost.
+only after the group-commit writer committed the request to the spool (204), 4xx JSON
+naming the field for bad input, and a refused hit counted with its reason, never silently
+lost. Enrichment and visits happen when the projector takes the request from the spool
+(ingest/projector.py).
 
 `HitsEndpoint` wraps the Starlette app: every other request passes through untouched.
 """
@@ -14,7 +16,7 @@ bad input, and a refused hit counted with its reason, never silently lost.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+import time
 from typing import Any
 
 import msgspec
@@ -23,11 +25,11 @@ from starlette.requests import ClientDisconnect
 from pegada.api.body import receive_body
 from pegada.api.collector import decode, find_tenant
 from pegada.api.errors import failure_content
-from pegada.clock import utcnow
 from pegada.errors import Forbidden, PegadaError
 from pegada.ingest.payload import CollectBody
-from pegada.ingest.pipeline import Drop, DropReason, RequestContext, process
+from pegada.ingest.pipeline import DropReason
 from pegada.ingest.tenants import TrackedTenant
+from pegada.ingest.urls import ip_prefix
 from pegada.ingest.writer import HitWriter
 
 log = logging.getLogger("pegada.ingest")
@@ -111,16 +113,17 @@ async def _collect(scope: Scope, receive: Any, send: Any) -> None:
     tenant = await find_tenant(state.tenants, body.h)
     writer: HitWriter = state.hit_writer
     if not tenant.allows_origin(headers.origin):
-        await _count_drop(writer, _refused(tenant, DropReason.ORIGIN_REFUSED, body))
+        await _count_refusal(writer, tenant, DropReason.ORIGIN_REFUSED, body)
         raise Forbidden("origin: this site is not allowed to send hits", {"origin": "refused"})
     if tenant.honor_dnt and (headers.dnt or headers.gpc):
-        await _count_drop(writer, _refused(tenant, DropReason.DO_NOT_TRACK, body))
+        await _count_refusal(writer, tenant, DropReason.DO_NOT_TRACK, body)
         await _stored(send)
         return
     client = scope.get("client")
-    views, drops = process(body, _context(tenant, headers, client), state.rules)
+    network = ip_prefix(client[0]) if client else None
+    record = (_now_us(), tenant.host_client, headers.user_agent, network, None, 0, raw)
     try:
-        await writer.submit(views, drops)
+        await writer.submit(record)
     except Exception:
         message = "storage unavailable; the hits were not stored, send them again"
         await _failure(send, 503, message)
@@ -128,28 +131,20 @@ async def _collect(scope: Scope, receive: Any, send: Any) -> None:
     await _stored(send)
 
 
-def _context(tenant: TrackedTenant, headers: _Headers, client: Any) -> RequestContext:
-    return RequestContext(
-        tenant.id,
-        headers.user_agent,
-        client[0] if client else None,
-        utcnow(),
-        tenant.own_hosts,
-        tenant.timezone,
-        timedelta(minutes=tenant.visit_idle_minutes),
-    )
+def _now_us() -> int:
+    return time.time_ns() // 1000
 
 
-def _refused(tenant: TrackedTenant, reason: DropReason, body: CollectBody) -> Drop:
-    return Drop(tenant.id, reason, len(body.hits), tenant.timezone)
-
-
-async def _count_drop(writer: HitWriter, drop: Drop) -> None:
-    """Count a refusal; the reply does not depend on the count being stored."""
+async def _count_refusal(
+    writer: HitWriter, tenant: TrackedTenant, reason: DropReason, body: CollectBody
+) -> None:
+    """Count refused hits (spooled as a number only: nothing of what a visitor who opted out
+    sent is written); the reply does not depend on the count being stored."""
+    record = (_now_us(), tenant.host_client, None, None, reason.value, len(body.hits), None)
     try:
-        await writer.submit([], [drop])
+        await writer.submit(record)
     except Exception:
-        log.warning("drop of %d hits (%s) not counted", drop.count, drop.reason)
+        log.warning("refusal of %d hits (%s) not counted", len(body.hits), reason)
 
 
 async def _stored(send: Any) -> None:

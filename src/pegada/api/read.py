@@ -29,6 +29,7 @@ from pegada.api.errors import failure
 from pegada.api.replies import success
 from pegada.errors import AuthFailed, InvalidInput
 from pegada.ids import TOKEN_RE
+from pegada.ingest.projector import after_catching_up
 from pegada.storage.reports.dimensions import DIMENSIONS
 from pegada.tenancy import Tenant
 from pegada.usecases import contacts_list, reports, timeline
@@ -461,7 +462,9 @@ def _handler(endpoint: ReadEndpoint) -> Callable[[Request], Awaitable[Response]]
         args = parse_params(
             endpoint.params, request.query_params.multi_items(), request.path_params
         )
-        page = await run_in_threadpool(endpoint.run, engine, tenant, args)
+        page = await run_in_threadpool(
+            after_catching_up, request.app.state.projector, endpoint.run, engine, tenant, args
+        )
         dados = dict(page.dados)
         if endpoint.paginated:
             dados["next_cursor"] = encode_cursor(page.next) if page.next else None

@@ -13,6 +13,7 @@ from pegada.api.body import read_payload
 from pegada.api.collector import admit_browser, from_browser
 from pegada.api.operations import OPERATIONS, Operation
 from pegada.api.replies import success
+from pegada.ingest.projector import after_catching_up
 
 
 def _handler(operation: Operation) -> Callable[[Request], Awaitable[Response]]:
@@ -25,8 +26,16 @@ def _handler(operation: Operation) -> Callable[[Request], Awaitable[Response]]:
         browser = operation.browser_ok and from_browser(request, payload)
         if browser:
             await admit_browser(request, payload.hostClient, payload.session_id)  # type: ignore[attr-defined]
+        # Every operation sees the hits acknowledged before it (identify places the
+        # session's current visit, the CRM reads page accesses).
         dados = await run_in_threadpool(
-            operation.run, request.app.state.engine, payload, document, browser
+            after_catching_up,
+            request.app.state.projector,
+            operation.run,
+            request.app.state.engine,
+            payload,
+            document,
+            browser,
         )
         return success(dados)
 

@@ -44,7 +44,7 @@ def write_batch(conn: Connection, views: list[PageView], drops: list[Drop], now:
     if views and not write_in_order(conn, views, now):
         _write_views(conn, views, now)
     if drops:
-        hits_repo.count_drops(conn, drops, now)
+        hits_repo.count_drops(conn, drops)
 
 
 def _fresh(

@@ -14,7 +14,6 @@ from pegada.attribution.rules import ChannelRules, Classification
 from pegada.ingest.payload import CollectBody, Hit
 from pegada.ingest.urls import (
     campaign_params,
-    ip_prefix,
     referrer_host,
     split_url,
     without_userinfo,
@@ -40,7 +39,8 @@ class RequestContext:
 
     tenant_id: int
     user_agent: str
-    ip: str | None
+    #: The visitor's network (`ingest/urls.ip_prefix`), never the address.
+    network: str | None
     received_at: datetime
     internal_hosts: frozenset[str] = frozenset()
     timezone: str = "America/Sao_Paulo"
@@ -63,12 +63,14 @@ class PageView:
 
 @dataclass(frozen=True, slots=True)
 class Drop:
-    """Hits refused, counted on the tenant's local day (its reports are in local days)."""
+    """Hits refused, counted on the tenant's local day of their arrival (its reports are in
+    local days)."""
 
     tenant_id: int
     reason: DropReason
-    count: int = 1
-    timezone: str = "UTC"
+    count: int
+    timezone: str
+    received_at: datetime
 
 
 _MAX_AGE_MS = _MAX_AGE // timedelta(milliseconds=1)
@@ -115,10 +117,10 @@ def process(
 ) -> tuple[list[PageView], list[Drop]]:
     device = describe(context.user_agent)
     if device.is_bot:
-        return [], [Drop(context.tenant_id, DropReason.BOT, len(body.hits), context.timezone)]
+        return [], [_drop(context, DropReason.BOT, len(body.hits))]
     views: list[PageView] = []
     drops: list[Drop] = []
-    network = ip_prefix(context.ip)
+    network = context.network
     scope = _scope(
         context.tenant_id, rules, context.internal_hosts, context.timezone, context.visit_idle
     )
@@ -128,7 +130,7 @@ def process(
         url, referrer = without_userinfo(hit.u), without_userinfo(hit.r)
         split = split_url(url)
         if split is None:
-            drops.append(Drop(context.tenant_id, DropReason.BAD_URL, 1, context.timezone))
+            drops.append(_drop(context, DropReason.BAD_URL, 1))
             continue
         host, path, query = split
         params = campaign_params(hit.lp, query, rules.param_names)
@@ -169,3 +171,7 @@ def process(
             )
         )
     return views, drops
+
+
+def _drop(context: RequestContext, reason: DropReason, count: int) -> Drop:
+    return Drop(context.tenant_id, reason, count, context.timezone, context.received_at)

@@ -94,10 +94,10 @@ def insert_page_views(conn: Connection, rows: list[dict[str, Any]]) -> None:
     )
 
 
-def count_drops(conn: Connection, drops: Iterable[Drop], now: datetime) -> None:
+def count_drops(conn: Connection, drops: Iterable[Drop]) -> None:
     totals: Counter[tuple[int, date, str]] = Counter()
     for drop in drops:
-        day = now.astimezone(ZoneInfo(drop.timezone)).date()
+        day = drop.received_at.astimezone(ZoneInfo(drop.timezone)).date()
         totals[(drop.tenant_id, day, drop.reason.value)] += drop.count
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     statement = dialect.insert(ingest_drops)

@@ -15,10 +15,12 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
     Table,
+    Text,
     UniqueConstraint,
     true,
 )
@@ -238,6 +240,40 @@ ingest_drops = Table(
     Column("count", BigInteger, nullable=False),
 )
 
+# --- the hit spool's projection (ingest/projector.py) ----------------------------------------
+# How far each spool file (storage/spool.py, named by its own id) has been projected into
+# this database; moved in the same transaction as the rows it projects, so a spooled request
+# is projected exactly once whatever crashes in between. Not tenant data.
+spool_marks = Table(
+    "spool_marks",
+    metadata,
+    Column("spool_id", String(32), primary_key=True),
+    Column("projected_through", BigInteger, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# A spooled request the projector could not turn into rows (a fault of ours, never the
+# visitor's): kept whole with the error, counted, and never silently lost. `tenant_id` is
+# null when its hostClient names no tenant any more.
+unprojected_requests = Table(
+    "unprojected_requests",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("tenant_id", BigInteger, nullable=True, index=True),
+    Column("spool_id", String(32), nullable=False),
+    Column("spooled_id", BigInteger, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("host_client", String(20), nullable=False),
+    Column("user_agent", Text, nullable=True),
+    Column("network", String(64), nullable=True),
+    Column("refusal", String(32), nullable=True),
+    Column("refused_hits", Integer, nullable=False),
+    Column("body", LargeBinary, nullable=True),
+    Column("error", Text, nullable=False),
+    Column("failed_at", UTCDateTime, nullable=False),
+    UniqueConstraint("spool_id", "spooled_id"),
+)
+
 # --- read-side rollups (storage/reports/rollups.py) --------------------------------------------
 # Derived from visits, page views and sessions, per session, by the refresher that runs
 # before a report is read (never by the hit path); they hold nothing that is not in those
@@ -389,7 +425,9 @@ __all__ = [
     "report_refresh",
     "report_visits",
     "sessions",
+    "spool_marks",
     "submissions",
     "tenants",
+    "unprojected_requests",
     "visits",
 ]

@@ -1,0 +1,223 @@
+"""Hits are committed to the spool before their reply and projected into the database
+afterwards (storage/spool.py, ingest/projector.py). What a school relies on: an acknowledged
+hit survives a crash before projection; each is stored exactly once, whatever stops in
+between and however many projectors run; a request that cannot be projected is kept, not
+lost; and an API call always sees the hits acknowledged before it. SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine, func, select
+from starlette.testclient import TestClient
+
+from pegada.attribution.rules import default_rules
+from pegada.ids import new_tracking_id
+from pegada.ingest.projector import Projector
+from pegada.ingest.tenants import TenantDirectory
+from pegada.settings import Settings
+from pegada.storage.engine import read_transaction
+from pegada.storage.spool import Spool
+from pegada.storage.tables import ingest_drops, page_views, unprojected_requests
+from tests.conftest import SEED_HOST_CLIENT, SeedTenant
+from tests.servers import PEGADA, pegada_env, running_server
+
+SITE = "https://www.escola.edu.br"
+SESSION = "663303050524637653063286663526141567525958427"
+CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; WOW64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/121.0.0.0 Safari/537.36"
+)
+
+
+def body(q: int, session: str = SESSION, page: str = "/") -> bytes:
+    hits = [{"q": q, "u": f"{SITE}{page}", "ts": 0, "t": f"Página {q}"}]
+    return json.dumps({"h": SEED_HOST_CLIENT, "s": session, "hits": hits}).encode()
+
+
+def record(raw: bytes) -> tuple[int, str, str, str, None, int, bytes]:
+    return (1_700_000_000_000_000, SEED_HOST_CLIENT, CHROME, "203.0.113.0/24", None, 0, raw)
+
+
+def count(engine: Engine, table: Any) -> int:
+    with read_transaction(engine) as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def projector(engine: Engine, spool: Spool, batch: int = 500) -> Projector:
+    return Projector(engine, spool, TenantDirectory(engine), default_rules(), batch=batch)
+
+
+def post(url: str, raw: bytes) -> int:
+    headers = {"content-type": "text/plain", "user-agent": CHROME}
+    return httpx.post(f"{url}/api/collect", content=raw, headers=headers).status_code
+
+
+def settings_of(db_url: str, spool: Path) -> Settings:
+    return Settings(database_url=db_url, spool_path=str(spool))
+
+
+@pytest.mark.slow
+def test_an_acknowledged_hit_survives_a_crash_before_it_was_projected(
+    db_url: str, engine: Engine, seed_tenant: SeedTenant, tmp_path: Path
+) -> None:
+    """No projector runs; the server is killed outright right after its replies. The hits
+    wait in the spool, and are in the database once a projector has run."""
+    logs = tmp_path / "logs"
+    with running_server(db_url, logs, serve_args=("--no-projector",)) as server:
+        assert [post(server.url, body(q)) for q in (1, 2, 3)] == [204, 204, 204]
+        server.kill_hard()
+    assert count(engine, page_views) == 0
+    done = subprocess.run(
+        [PEGADA, "project", "--once"],
+        env=pegada_env(db_url, PEGADA_SPOOL_PATH=str(logs / "spool.db")),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert count(engine, page_views) == 3
+
+
+@pytest.mark.slow
+def test_a_stopped_server_leaves_every_acknowledged_hit_in_the_database(
+    db_url: str, engine: Engine, seed_tenant: SeedTenant, tmp_path: Path
+) -> None:
+    with running_server(db_url, tmp_path / "logs") as server:
+        assert {post(server.url, body(q)) for q in range(1, 41)} == {204}
+    assert count(engine, page_views) == 40
+
+
+def test_a_request_is_projected_once_when_the_projector_stops_before_tidying_the_spool(
+    db_url: str, engine: Engine, seed_tenant: SeedTenant, tmp_path: Path
+) -> None:
+    """The mark moves with the rows; deleting projected requests from the spool comes
+    after. A stop in between must not project them again."""
+    path = tmp_path / "spool.db"
+    writer = Spool(path)
+    writer.append([record(body(q)) for q in range(1, 6)])
+    first = projector(engine, Spool(path, durable=False))
+
+    def stop_before_tidying(_last: int) -> None:
+        raise KeyboardInterrupt
+
+    first._spool.forget_through = stop_before_tidying  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        first.catch_up()
+    assert count(engine, page_views) == 5
+    assert writer.pending_after(0) == 5  # still spooled
+
+    writer.append([record(body(6))])
+    projector(engine, Spool(path, durable=False)).catch_up()
+    assert count(engine, page_views) == 6
+    assert writer.pending_after(0) == 0
+
+
+def test_two_projectors_of_one_spool_take_turns(
+    db_url: str, engine: Engine, seed_tenant: SeedTenant, tmp_path: Path
+) -> None:
+    path = tmp_path / "spool.db"
+    writer = Spool(path)
+    sessions = [f"{n:045d}" for n in range(1, 21)]
+    writer.append([record(body(q, session)) for q in range(1, 11) for session in sessions])
+    workers = [projector(engine, Spool(path, durable=False), batch=7) for _ in range(2)]
+    errors: list[BaseException] = []
+
+    def drain(worker: Projector) -> None:
+        try:
+            while worker.project_next():
+                pass
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=drain, args=(worker,)) for worker in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    assert count(engine, page_views) == 200
+    assert count(engine, unprojected_requests) == 0
+    with read_transaction(engine) as conn:
+        keys = conn.execute(select(page_views.c.session_id, page_views.c.seq)).all()
+    assert len(set(keys)) == 200
+
+
+def test_a_request_that_cannot_be_projected_is_kept_and_the_rest_goes_on(
+    db_url: str, engine: Engine, seed_tenant: SeedTenant, tmp_path: Path
+) -> None:
+    path = tmp_path / "spool.db"
+    writer = Spool(path)
+    broken = body(2).replace(b'"hits"', b'"hats"')  # cannot happen through the API
+    writer.append([record(body(1)), record(broken), record(body(3))])
+    projector(engine, Spool(path, durable=False)).catch_up()
+    assert count(engine, page_views) == 2
+    with read_transaction(engine) as conn:
+        kept = conn.execute(select(unprojected_requests)).one()
+    assert kept.body == broken
+    assert kept.host_client == SEED_HOST_CLIENT
+    assert kept.tenant_id is not None
+    assert "hits" in kept.error
+    assert writer.pending_after(0) == 0  # nothing waits behind it
+
+
+def test_an_api_call_sees_the_hits_acknowledged_before_it_without_a_projector(
+    client: TestClient, seed_tenant: SeedTenant, engine: Engine
+) -> None:
+    """The in-process app has no projector process: the identify and the CRM read project
+    what they need themselves."""
+    for q in (1, 2):
+        reply = client.post(
+            "/api/collect",
+            content=body(q, page=f"/pagina-{q}"),
+            headers={"content-type": "text/plain", "user-agent": CHROME},
+        )
+        assert reply.status_code == 204
+    assert count(engine, page_views) == 0
+    identified = client.patch(
+        "/api/identify",
+        json={
+            **seed_tenant.creds(),
+            "hostClient": SEED_HOST_CLIENT,
+            "session_id": SESSION,
+            "substitute_id": new_tracking_id(),
+            "nome": "Ana",
+            "emailPrincipal": "ana@example.com",
+        },
+    )
+    assert identified.status_code == 200, identified.text
+    contact_id = identified.json()["dados"]["id"]
+    details = client.post(
+        "/api/Contato/dadosPessoa", json={**seed_tenant.creds(), "id": contact_id}
+    )
+    pages = [a["url"] for a in details.json()["dados"]["acessos"]]
+    assert pages == [f"{SITE}/pagina-1", f"{SITE}/pagina-2"]
+
+
+def test_a_refused_request_is_spooled_as_a_count_only(
+    client: TestClient, seed_tenant: SeedTenant, engine: Engine, settings: Settings
+) -> None:
+    """A visitor who asked not to be tracked leaves no URL, title or user agent on disk,
+    not even in the spool; the refusal is counted."""
+    reply = client.post(
+        "/api/collect",
+        content=body(1, page="/segredo"),
+        headers={"content-type": "text/plain", "user-agent": CHROME, "DNT": "1"},
+    )
+    assert reply.status_code == 204
+    spooled = Spool(settings.spool_file()).read_after(0, 10)
+    assert [(r.refusal, r.refused_hits, r.body, r.user_agent) for r in spooled] == [
+        ("do_not_track", 1, None, None)
+    ]
+    client.app.state.projector.catch_up()  # type: ignore[attr-defined]
+    with read_transaction(engine) as conn:
+        counted = conn.execute(select(ingest_drops.c.reason, ingest_drops.c.count)).all()
+    assert [tuple(row) for row in counted] == [("do_not_track", 1)]
+    assert count(engine, page_views) == 0
