@@ -18,15 +18,18 @@ from __future__ import annotations
 import argparse
 import gzip
 import importlib.util
+import itertools
 import json
 import math
 import os
+import re
 import resource
 import secrets
 import shutil
 import signal
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -501,6 +504,7 @@ class Run:
     workdir: Path
     agents: Path
     procs: Processes
+    serial: Iterator[int] = field(default_factory=itertools.count)
 
     def warm_up(self, name: str, url: str, host_client: str) -> WrkResult | None:
         """The same load for a moment first: imports, caches, pool and file warm."""
@@ -560,13 +564,19 @@ class Run:
         finally:
             self.procs.stop(server)
 
-    def pegada(self, name: str, database_url: str) -> Target:
-        spool = self.workdir / f"spool-{name}.db"
+    def pegada(self, name: str, database_url: str, *, projection_after: bool = False) -> Target:
+        """`pegada serve` on this database. With `projection_after` it runs without its
+        projector (`--no-projector`): the measured load only spools, and `pegada project
+        --once` writes the backlog into the database afterwards (timed) — a burst absorbed
+        first and processed later, the collector's own capacity on this machine."""
+        slug = f"{re.sub(r'[^a-z]+', '-', name)}-{next(self.serial)}"  # a file set per run
+        spool = self.workdir / f"spool-{slug}.db"
         env = pegada_env(database_url, spool)
         port = free_port()
-        log_path = self.workdir / f"server-{name}.log"
+        log_path = self.workdir / f"server-{slug}.log"
+        extra = ["--no-projector"] if projection_after else []
         server = self.procs.start(
-            [str(PEGADA), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [str(PEGADA), "serve", "--host", "127.0.0.1", "--port", str(port), *extra],
             log_path=log_path,
             env=env,
             cwd=self.workdir,
@@ -587,11 +597,16 @@ class Run:
             if not 400 <= status < 500:  # smoke test: the route refuses an empty batch
                 raise RuntimeError(f"/api/collect answered {status}: {reply[:200]!r}")
             warmup = self.warm_up(name, url, host_client)
+            if projection_after:
+                self.project_once(env)
             wait_projected(engine, spool)
             before = db_counts(engine)
-            target = self.load(name, url, host_client, server.pid, name == "postgresql")
+            target = self.load(name, url, host_client, server.pid, "postgresql" in name)
             target.backlog = spool_backlog(engine, spool)
-            target.drained_s = wait_projected(engine, spool)
+            started = time.monotonic()
+            if projection_after:
+                self.project_once(env)
+            target.drained_s = wait_projected(engine, spool) + time.monotonic() - started
             log(f"{name}: {target.backlog:,} requests were waiting to be projected")
             after = db_counts(engine)
             target.warmup = warmup
@@ -614,6 +629,19 @@ class Run:
         finally:
             engine.dispose()
             self.procs.stop(server)
+
+    def project_once(self, env: dict[str, str]) -> None:
+        done = subprocess.run(
+            [str(PEGADA), "project", "--once"],
+            env=env,
+            cwd=self.workdir,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"pegada project --once failed:\n{done.stderr[-2000:]}")
 
     def cli(self, env: dict[str, str], *args: str) -> dict[str, Any]:
         done = subprocess.run(
@@ -707,11 +735,11 @@ def revision() -> str:
     return f"git {head}{' + uncommitted src changes' if dirty else ''}"
 
 
-def report(args: argparse.Namespace, mix: AgentMix, targets: list[Target]) -> str:
+def report(args: argparse.Namespace, mix: AgentMix, targets: list[Target], heading: str) -> str:
     out: list[str] = []
     bare = next((t for t in targets if t.name == "bare"), None)
     out.append(
-        f"Pegada collector benchmark  {datetime.now():%Y-%m-%d %H:%M}  {revision()}  "
+        f"Pegada collector benchmark, {heading}  {datetime.now():%Y-%m-%d %H:%M}  {revision()}  "
         f"{os.cpu_count()} CPUs shared by server, database and wrk; load average "
         f"{os.getloadavg()[0]:.2f} at the end"
     )
@@ -840,7 +868,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--warmup", type=float, default=2.0, help="seconds of load before measuring (0: none)"
     )
-    parser.add_argument("--only", choices=["bare", "sqlite", "postgresql"], help="one target")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=["bare", "sqlite", "postgresql"],
+        help="measure only this target (repeatable)",
+    )
+    parser.add_argument(
+        "--projection",
+        choices=["running", "after", "both"],
+        default="both",
+        help="Pegada with its projector running during the load, with projection only after "
+        "it (the load only spools), or both",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="run every target this many times, alternating, and report the medians",
+    )
     parser.add_argument(
         "--pg-admin-url",
         default=os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test"),
@@ -862,6 +908,70 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def run_round(run: Run, wanted: list[str], number: int) -> list[Target]:
+    """Each target once, one after the other (fresh databases each round)."""
+    targets: list[Target] = []
+    if "bare" in wanted:
+        targets.append(run.bare())
+    modes = {"running": [False], "after": [True], "both": [False, True]}[run.args.projection]
+    for after in modes if "sqlite" in wanted else []:
+        name = "sqlite, projection after" if after else "sqlite"
+        url = f"sqlite:///{run.workdir / f'pegada-{number}-{int(after)}.db'}"
+        targets.append(run.pegada(name, url, projection_after=after))
+    for after in modes if "postgresql" in wanted else []:
+        with throwaway_postgres(run.args.pg_admin_url) as url:
+            try:
+                name = "postgresql, projection after" if after else "postgresql"
+                targets.append(run.pegada(name, url, projection_after=after))
+            finally:
+                run.procs.stop_all()  # the server must be gone before the database is dropped
+    return targets
+
+
+def summary(rounds: list[list[Target]]) -> str:
+    """Medians over the rounds; each round's ratio is taken against that round's bare run,
+    so the machine's drift between rounds (large on a shared VM) cancels out."""
+    rows = [
+        [
+            "target",
+            "median req/s",
+            "median p50 ms",
+            "median p99 ms",
+            "ratio to bare (median)",
+            "ratios by round",
+        ]
+    ]
+    verdicts = []
+    for name in [t.name for t in rounds[0]]:
+        runs: list[Target] = []
+        ratios: list[float] = []
+        for targets in rounds:
+            by_name = {t.name: t for t in targets}
+            runs.append(by_name[name])
+            bare = by_name.get("bare")
+            if bare is not None and bare.wrk.rate:
+                ratios.append(by_name[name].wrk.rate / bare.wrk.rate)
+        ratio = statistics.median(ratios) if ratios else None
+        rows.append(
+            [
+                name,
+                f"{statistics.median(t.wrk.rate for t in runs):,.0f}",
+                f"{statistics.median(t.wrk.p50_ms for t in runs):.2f}",
+                f"{statistics.median(t.wrk.p99_ms for t in runs):.2f}",
+                f"{100 * ratio:.1f} %" if ratio is not None else "-",
+                ", ".join(f"{100 * r:.0f} %" for r in ratios) or "-",
+            ]
+        )
+        if name != "bare" and ratio is not None:
+            verdict = "met" if ratio >= GOAL else "NOT met"
+            verdicts.append(f"{name} {100 * ratio:.1f} % ({verdict})")
+    out = [f"summary of {len(rounds)} rounds", fmt_table(rows, right={1, 2, 3, 4})]
+    if verdicts:
+        goal = f"goal: collector ≥ {100 * GOAL:.0f} % of bare (median of the rounds)"
+        out.append(f"{goal}  →  " + ", ".join(verdicts))
+    return "\n".join(out)
+
+
 def exit_on_signal(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)
 
@@ -880,21 +990,18 @@ def main(argv: list[str] | None = None) -> int:
     agents = workdir / "agents.tsv"
     mix.write_lua_data(agents)
     run = Run(args, workdir, agents, procs)
-    targets: list[Target] = []
-    wanted = [args.only] if args.only else ["bare", "sqlite", "postgresql"]
+    wanted = [t for t in ("bare", "sqlite", "postgresql") if not args.only or t in args.only]
+    rounds: list[list[Target]] = []
     try:
-        if "bare" in wanted:
-            targets.append(run.bare())
-        if "sqlite" in wanted:
-            targets.append(run.pegada("sqlite", f"sqlite:///{workdir / 'pegada-bench.db'}"))
-        if "postgresql" in wanted:
-            with throwaway_postgres(args.pg_admin_url) as url:
-                try:
-                    targets.append(run.pegada("postgresql", url))
-                finally:
-                    procs.stop_all()  # the server must be gone before the database is dropped
-        print(report(args, mix, targets), flush=True)
-        return 0 if all(t.ok for t in targets) else 1
+        for number in range(1, args.rounds + 1):
+            if args.rounds > 1:
+                log(f"round {number} of {args.rounds}")
+            rounds.append(run_round(run, wanted, number))
+            print(report(args, mix, rounds[-1], f"round {number} of {args.rounds}"), flush=True)
+            print(flush=True)
+        if args.rounds > 1:
+            print(summary(rounds), flush=True)
+        return 0 if all(t.ok for targets in rounds for t in targets) else 1
     except RuntimeError as exc:  # a server or wrk failed: say what, after cleaning up
         print(f"bench: {exc}", file=sys.stderr)
         return 2

@@ -82,7 +82,7 @@ def measure(
             f"{views:,}",
             f"{bots:,}",
             "ok"
-            if views + bots >= n and spool.pending_after(projector.projected_through) == 0
+            if views + bots == n and spool.pending_after(projector.projected_through) == 0
             else "FAIL",
         ]
         profile = ""

@@ -129,12 +129,6 @@ class Projector:
             if taken < self._batch:
                 stop.wait(idle_wait)
 
-    def backlog(self) -> int:
-        """Spooled requests not projected yet."""
-        with self._lock, read_transaction(self._engine) as conn:
-            mark = spool_marks_repo.mark_of(conn, self.spool_id)
-            return self._spool.pending_after(mark)
-
     def _project_next(self) -> int:
         now = utcnow()
         try:
