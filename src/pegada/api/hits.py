@@ -16,7 +16,6 @@ lost. Enrichment and visits happen when the projector takes the request from the
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 import msgspec
@@ -25,6 +24,7 @@ from starlette.requests import ClientDisconnect
 from pegada.api.body import receive_body
 from pegada.api.collector import decode, find_tenant
 from pegada.api.errors import failure_content
+from pegada.clock import epoch_microseconds
 from pegada.errors import Forbidden, PegadaError
 from pegada.ingest.payload import CollectBody
 from pegada.ingest.pipeline import DropReason
@@ -121,7 +121,7 @@ async def _collect(scope: Scope, receive: Any, send: Any) -> None:
         return
     client = scope.get("client")
     network = ip_prefix(client[0]) if client else None
-    record = (_now_us(), tenant.host_client, headers.user_agent, network, None, 0, raw)
+    record = (epoch_microseconds(), tenant.host_client, headers.user_agent, network, None, 0, raw)
     try:
         await writer.submit(record)
     except Exception:
@@ -131,16 +131,20 @@ async def _collect(scope: Scope, receive: Any, send: Any) -> None:
     await _stored(send)
 
 
-def _now_us() -> int:
-    return time.time_ns() // 1000
-
-
 async def _count_refusal(
     writer: HitWriter, tenant: TrackedTenant, reason: DropReason, body: CollectBody
 ) -> None:
     """Count refused hits (spooled as a number only: nothing of what a visitor who opted out
     sent is written); the reply does not depend on the count being stored."""
-    record = (_now_us(), tenant.host_client, None, None, reason.value, len(body.hits), None)
+    record = (
+        epoch_microseconds(),
+        tenant.host_client,
+        None,
+        None,
+        reason.value,
+        len(body.hits),
+        None,
+    )
     try:
         await writer.submit(record)
     except Exception:
