@@ -631,31 +631,25 @@ class Run:
             self.procs.stop(server)
 
     def project_once(self, env: dict[str, str]) -> None:
-        done = subprocess.run(
-            [str(PEGADA), "project", "--once"],
-            env=env,
-            cwd=self.workdir,
-            capture_output=True,
-            text=True,
-            timeout=1800,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"pegada project --once failed:\n{done.stderr[-2000:]}")
+        self.run_pegada(env, ["project", "--once"], timeout=1800)
 
     def cli(self, env: dict[str, str], *args: str) -> dict[str, Any]:
+        return dict(json.loads(self.run_pegada(env, [*args, "--json"], timeout=60)))
+
+    def run_pegada(self, env: dict[str, str], args: list[str], timeout: float) -> str:
+        """A `pegada` command's stdout; RuntimeError with its stderr if it fails."""
         done = subprocess.run(
-            [str(PEGADA), *args, "--json"],
+            [str(PEGADA), *args],
             env=env,
             cwd=self.workdir,
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=timeout,
             check=False,
         )
         if done.returncode != 0:
-            raise RuntimeError(f"pegada {' '.join(args)} failed:\n{done.stderr}")
-        return dict(json.loads(done.stdout))
+            raise RuntimeError(f"pegada {' '.join(args)} failed:\n{done.stderr[-2000:]}")
+        return done.stdout
 
     def served_tracker(self, base: str, host_client: str) -> tuple[int, int, int, str]:
         status, headers, body = http(

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,38 +74,38 @@ class Spool:
         self._db.execute("PRAGMA wal_autocheckpoint=0")
         self.spool_id = self._identity()
 
+    @contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction, taken with the spool's lock up front (BEGIN IMMEDIATE)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+
     def _identity(self) -> str:
         """The spool's id, made when the file is: the projector's mark names it, so a new
         file (after an operator removed an old one) starts from its own beginning."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._writing() as db:
             for statement in _SCHEMA:
-                self._db.execute(statement)
-            row = self._db.execute("SELECT spool_id FROM spool_identity").fetchone()
+                db.execute(statement)
+            row = db.execute("SELECT spool_id FROM spool_identity").fetchone()
             if row is None:
                 row = (uuid.uuid4().hex,)
-                self._db.execute("INSERT INTO spool_identity (spool_id) VALUES (?)", row)
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
+                db.execute("INSERT INTO spool_identity (spool_id) VALUES (?)", row)
         return str(row[0])
 
     def append(self, records: list[Record]) -> None:
         """One durable transaction holding every record."""
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._writing() as db:
             db.executemany(
                 "INSERT INTO spooled_requests (received_us, host_client, user_agent, network,"
                 " refusal, refused_hits, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 records,
             )
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
 
     def newest_id(self) -> int:
         """The id of the newest committed request (0 for an empty, new spool)."""
@@ -130,18 +132,12 @@ class Spool:
         """Delete what has been projected, a chunk per transaction (appending requests wait
         for the spool's lock, so it is never held long), and let the WAL start over."""
         while True:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                deleted = self._db.execute(
+            with self._writing() as db:
+                deleted = db.execute(
                     "DELETE FROM spooled_requests WHERE id IN (SELECT id FROM"
                     " spooled_requests WHERE id <= ? ORDER BY id LIMIT ?)",
                     (last_id, chunk),
                 ).rowcount
-                self._db.execute("COMMIT")
-            except BaseException:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise
             if deleted < chunk:
                 break
         self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
