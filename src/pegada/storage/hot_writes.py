@@ -268,7 +268,12 @@ class _PostgresWrites:
     whatever the batch holds. Several processes may write hits of one session, so sessions
     are created with ON CONFLICT and all of the batch's locked in id order (as
     visits_repo.lock_sessions does, so two writers cannot deadlock); visit ids come from the
-    table's sequence (the ones a batch reserves and does not use are skipped: gaps only)."""
+    table's sequence (the ones a batch reserves and does not use are skipped: gaps only).
+
+    Never prepared (`prepare=False`): psycopg prepares a statement after a few runs on a
+    connection, and PostgreSQL's generic plan, made while the tables were small, kept
+    scanning them whole as they grew — a long-running projector drained a backlog at
+    ~1,200 requests/s against ~3,500 with plans made for each batch (bench/collector.py)."""
 
     def __init__(self, driver: Any) -> None:
         self._db = driver
@@ -286,6 +291,7 @@ class _PostgresWrites:
                     "SELECT %s, h, %s, 0 FROM unnest(%b::text[]) AS h "
                     "ON CONFLICT (tenant_id, session_hash) DO NOTHING RETURNING session_hash",
                     (tenant_id, now, ordered),
+                    prepare=False,
                 )
                 found[tenant_id] = db.cursor()
                 found[tenant_id].execute(
@@ -295,12 +301,14 @@ class _PostgresWrites:
                     "WHERE s.tenant_id = %s AND s.session_hash = ANY(%b::text[]) "
                     "ORDER BY s.id FOR UPDATE OF s",
                     (tenant_id, ordered),
+                    prepare=False,
                 )
             ids = db.cursor()
             ids.execute(
                 "SELECT nextval(pg_get_serial_sequence('visits', 'id')) "
                 "FROM generate_series(1, %s)",
                 (most_visits,),
+                prepare=False,
             )
         sessions: dict[SessionKey, tuple[SessionState, bool]] = {}
         open_visits: dict[int, tuple[Any, ...]] = {}
@@ -320,6 +328,7 @@ class _PostgresWrites:
                 db.execute(
                     f"INSERT INTO visits ({', '.join(VISIT_COLUMNS)}) {_VISIT_SHAPE.unnest()}",
                     _VISIT_SHAPE.pg_columns(writes.visits),
+                    prepare=False,
                 )
             if writes.visit_updates:
                 db.execute(
@@ -328,18 +337,21 @@ class _PostgresWrites:
                     "%b::bigint[], %b::text[], %b::bigint[]) AS u(s, e, n, x, id) "
                     "WHERE v.id = u.id",
                     [list(column) for column in zip(*writes.visit_updates, strict=True)],
+                    prepare=False,
                 )
             if writes.pointers:
                 db.execute(
                     "UPDATE sessions AS s SET open_visit_id = u.v "
                     "FROM unnest(%b::bigint[], %b::bigint[]) AS u(v, id) WHERE s.id = u.id",
                     [list(column) for column in zip(*writes.pointers, strict=True)],
+                    prepare=False,
                 )
             inserted = db.cursor()
             inserted.execute(
                 f"INSERT INTO page_views ({', '.join(PAGE_VIEW_COLUMNS)}) "
                 f"{_PAGE_VIEW_SHAPE.unnest()} {_PAGE_VIEW_CONFLICT}",
                 _PAGE_VIEW_SHAPE.pg_columns(writes.page_views),
+                prepare=False,
             )
         if inserted.rowcount == len(writes.page_views):
             return True  # the savepoint ends with the transaction
