@@ -19,6 +19,7 @@ Each `Spool` object holds one connection: use one per thread.
 from __future__ import annotations
 
 import sqlite3
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -128,9 +129,10 @@ class Spool:
         ).fetchone()
         return int(row[0])
 
-    def forget_through(self, last_id: int, chunk: int = 2_000) -> None:
-        """Delete what has been projected, a chunk per transaction (appending requests wait
-        for the spool's lock, so it is never held long), and let the WAL start over."""
+    def forget_through(self, last_id: int, chunk: int = 500, pause: float = 0.002) -> None:
+        """Delete what has been projected, a chunk per transaction with a pause between
+        them: appending requests wait for the spool's lock, so it is never held long, and
+        they get it between chunks. Then let the WAL start over."""
         while True:
             with self._writing() as db:
                 deleted = db.execute(
@@ -140,6 +142,7 @@ class Spool:
                 ).rowcount
             if deleted < chunk:
                 break
+            time.sleep(pause)
         self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def close(self) -> None:
