@@ -109,7 +109,6 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Starlette:
     app.state.engine = db
     app.state.tenants = tenants
     app.state.limiter = Limiter(limit=settings.browser_requests_per_minute)
-    app.state.rules = rules
     return app
 
 
