@@ -392,9 +392,7 @@ def spool_backlog(engine: Engine, spool: Path) -> int:
     take CPU from the projector it is waiting for)."""
     with closing(sqlite3.connect(f"file:{spool}?mode=ro", uri=True)) as db:
         spool_id = db.execute("SELECT spool_id FROM spool_identity").fetchone()[0]
-        newest = db.execute(
-            "SELECT seq FROM sqlite_sequence WHERE name = 'spooled_requests'"
-        ).fetchone()
+        newest = db.execute("SELECT newest_id FROM spool_counter").fetchone()
     with engine.connect() as conn:
         mark = conn.execute(
             text("SELECT projected_through FROM spool_marks WHERE spool_id = :spool"),

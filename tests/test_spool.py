@@ -7,8 +7,10 @@ lost; and an API call always sees the hits acknowledged before it. SQLite and Po
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import threading
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +120,53 @@ def test_a_request_is_projected_once_when_the_projector_stops_before_tidying_the
     projector(engine, Spool(path, durable=False)).catch_up()
     assert count(engine, page_views) == 6
     assert writer.pending_after(0) == 0
+
+
+def test_request_ids_run_on_across_batches_and_are_never_handed_out_again(
+    tmp_path: Path,
+) -> None:
+    """A group commit is one row, but every request keeps an id of its own: consecutive
+    in commit order, readable from the middle of a batch, and not reused once the
+    projector has deleted everything (the mark in the database would skip them)."""
+    spool = Spool(tmp_path / "spool.db")
+    spool.append([record(body(q)) for q in (1, 2, 3)])
+    spool.append([record(body(4))])
+    assert [r.id for r in spool.read_after(0, 10)] == [1, 2, 3, 4]
+    middle = spool.read_after(1, 2)
+    assert [(r.id, r.body) for r in middle] == [(2, body(2)), (3, body(3))]
+    assert spool.pending_after(2) == 2
+    spool.forget_through(2)  # the first batch is not projected whole: kept
+    assert [r.id for r in spool.read_after(2, 10)] == [3, 4]
+    spool.forget_through(4)
+    assert spool.pending_after(0) == 0
+    spool.append([record(body(5))])
+    assert [r.id for r in spool.read_after(0, 10)] == [5]
+    assert spool.newest_id() == 5
+
+
+def test_a_spool_with_a_row_per_request_is_taken_over_with_its_ids(tmp_path: Path) -> None:
+    """Spool files from before a group commit became one row: what they still hold is
+    projected under the same ids, and new requests come after the highest id used."""
+    path = tmp_path / "spool.db"
+    with closing(sqlite3.connect(path)) as old, old:
+        old.execute(
+            "CREATE TABLE spooled_requests (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+            " received_us INTEGER NOT NULL, host_client TEXT NOT NULL, user_agent TEXT,"
+            " network TEXT, refusal TEXT, refused_hits INTEGER NOT NULL DEFAULT 0, body BLOB)"
+        )
+        old.execute("CREATE TABLE spool_identity (spool_id TEXT NOT NULL)")
+        old.execute("INSERT INTO spool_identity VALUES ('old-spool')")
+        old.executemany(
+            "INSERT INTO spooled_requests (received_us, host_client, user_agent, network,"
+            " refusal, refused_hits, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [record(body(q)) for q in (1, 2, 3)],
+        )
+        old.execute("DELETE FROM spooled_requests WHERE id = 1")  # already projected
+    spool = Spool(path)
+    assert spool.spool_id == "old-spool"
+    assert [(r.id, r.body) for r in spool.read_after(1, 10)] == [(2, body(2)), (3, body(3))]
+    spool.append([record(body(4))])
+    assert [r.id for r in spool.read_after(1, 10)] == [2, 3, 4]
 
 
 def test_two_projectors_of_one_spool_take_turns(
