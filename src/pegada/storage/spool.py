@@ -67,7 +67,10 @@ class SpooledRequest:
 class Spool:
     """`durable=False` is for the projector's connection: what it writes (deletions of
     projected requests) may be lost in a power cut without harm, since the mark in the
-    database already covers them, so its commits need not wait for the disk."""
+    database already covers them, so its commits need not wait for the disk. It is
+    `synchronous=NORMAL`, not OFF: in WAL mode that costs a commit no sync either, but a
+    checkpoint it runs still syncs the file before the WAL can start over (with OFF, a power
+    cut after a checkpoint could lose acknowledged requests the WAL no longer held)."""
 
     def __init__(self, path: Path, *, durable: bool = True) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -76,7 +79,7 @@ class Spool:
             path, isolation_level=None, check_same_thread=False, timeout=30.0
         )
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'OFF'}")
+        self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         # SQLite's own checkpoint after a commit that takes the WAL past 1,000 pages (its
         # default, set here so no one turns it off by accident): the appends keep the WAL
         # busy, and only a checkpoint made between two of them lets the next one start the
