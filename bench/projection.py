@@ -2,7 +2,7 @@
 (ingest/projector.py), on SQLite and PostgreSQL — the rate the database keeps up with the
 collector, which answers as soon as a request is in the spool (bench/collector.py).
 
-    .venv/bin/python bench/projection.py [--requests 60000] [--batch 500]
+    .venv/bin/python bench/projection.py [--requests 60000] [--batch N]
                                          [--only sqlite|postgresql] [--profile]
 
 The requests are what bench/wrk/collect.lua sends (captured from the bare app: realistic
@@ -99,7 +99,12 @@ def measure(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=60_000)
-    parser.add_argument("--batch", type=int, default=500, help="requests per transaction")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=None,
+        help="requests per transaction (default: the projector's own, per database)",
+    )
     parser.add_argument("--only", choices=["sqlite", "postgresql"])
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--top", type=int, default=25)
