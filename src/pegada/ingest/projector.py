@@ -146,9 +146,11 @@ class Projector:
         last batch), wait as long as the batch waited on the database server. This process
         runs at idle CPU priority, but a database server on the same host works for it at
         normal priority, taking the collector's CPU while a burst lasts; stepping aside caps
-        that at about half the time (bench/collector.py: PostgreSQL with the projector
-        running). Once the burst is over the backlog shrinks and projection runs flat out.
-        Returns the backlog now."""
+        that at about half the time. Measured (bench/collector.py, PostgreSQL, projector
+        running, 4 interleaved pairs of rounds): 67 % of bare against 51 % without, the
+        backlog at the end of the load ~48 k requests against ~19 k. SQLite needs none of
+        this: all its work is in this idle-priority process. Once the burst is over the
+        backlog shrinks and projection runs flat out. Returns the backlog now."""
         backlog = self._spool.newest_id() - self.projected_through
         if before is not None and backlog > before:
             wall, cpu = started
