@@ -7,8 +7,8 @@ transaction of the main database, in spool order. The spool's mark in that datab
 once, whatever stops in between; projectors of one spool take turns on the mark's lock.
 
 It runs in three places, all the same code: `pegada project`, the process `pegada serve`
-starts beside its workers (it keeps the backlog at a few milliseconds and costs the workers
-nothing); and inside any API request that reads or builds on hits (`catch_up`: identify,
+starts beside its workers at idle priority (in normal traffic it keeps the backlog at a few
+milliseconds; under a burst it gives way to the workers and catches up afterwards); and inside any API request that reads or builds on hits (`catch_up`: identify,
 events, the CRM calls, the read API), which first projects everything spooled before it
 began — so a hit acknowledged to a browser is always visible to the next request, with or
 without the process.
