@@ -8,10 +8,11 @@ once, whatever stops in between; projectors of one spool take turns on the mark'
 
 It runs in three places, all the same code: `pegada project`, the process `pegada serve`
 starts beside its workers at idle priority (in normal traffic it keeps the backlog at a few
-milliseconds; under a burst it gives way to the workers and catches up afterwards); and inside any API request that reads or builds on hits (`catch_up`: identify,
-events, the CRM calls, the read API), which first projects everything spooled before it
-began — so a hit acknowledged to a browser is always visible to the next request, with or
-without the process.
+milliseconds; under a burst it gives way to the workers and catches up afterwards); and
+inside any API request that reads or builds on hits (`catch_up`: identify, events, the CRM
+calls, the read API), which first projects everything spooled before it began — so a hit
+acknowledged to a browser is always visible to the next request, with or without the
+process.
 
 A request that cannot be projected (a fault of ours: it passed validation when it arrived)
 is kept whole in `unprojected_requests` with its error, and the rest of its batch goes on.
