@@ -9,10 +9,8 @@ from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
 from pegada.attribution.rules import default_rules
-from pegada.ingest.projector import Projector
-from pegada.ingest.tenants import TenantDirectory
+from pegada.ingest.projector import spool_projector
 from pegada.settings import Settings
-from pegada.storage.spool import Spool
 
 
 def project_spooled(client: TestClient) -> None:
@@ -27,8 +25,5 @@ def project_spool_of(engine: Engine) -> None:
     path = Settings(database_url=url).spool_file()
     if not path.exists():
         return
-    spool = Spool(path, durable=False)
-    try:
-        Projector(engine, spool, TenantDirectory(engine), default_rules()).catch_up()
-    finally:
-        spool.close()
+    with spool_projector(engine, path, default_rules()) as projector:
+        projector.catch_up()

@@ -28,7 +28,7 @@ from pegada.api.routes import api_routes
 from pegada.api.tracker_script import tracker_script
 from pegada.attribution.rules import ChannelRules, default_rules
 from pegada.errors import PegadaError
-from pegada.ingest.projector import Projector
+from pegada.ingest.projector import spool_projector
 from pegada.ingest.tenants import TenantDirectory
 from pegada.ingest.writer import HitWriter
 from pegada.ratelimit import Limiter
@@ -61,15 +61,15 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Starlette:
         writer = HitWriter(Spool(spool_file))
         writer.start()
         app.state.hit_writer = writer
-        # Its own connection to the spool: it runs in worker threads, the writer on the loop.
-        projector_spool = Spool(spool_file, durable=False)
-        app.state.projector = Projector(db, projector_spool, tenants, rules)
         try:
-            yield
+            # Its own connection to the spool: it runs in worker threads, the writer on the
+            # loop.
+            with spool_projector(db, spool_file, rules, tenants) as projector:
+                app.state.projector = projector
+                yield
         finally:
             await writer.stop()
             writer.spool.close()
-            projector_spool.close()
             if owned:
                 db.dispose()
 

@@ -21,12 +21,10 @@ from types import FrameType
 import click
 
 from pegada.cli_attribution import load_rules
-from pegada.ingest.projector import Projector
-from pegada.ingest.tenants import TenantDirectory
+from pegada.ingest.projector import Projector, spool_projector
 from pegada.settings import Settings
 from pegada.storage.engine import build_engine
 from pegada.storage.migrate import upgrade
-from pegada.storage.spool import Spool
 
 log = logging.getLogger("pegada.projector")
 
@@ -73,13 +71,12 @@ def project(once: bool, idle_priority: bool, parent_pid: int | None) -> None:
 @contextmanager
 def _projector(settings: Settings) -> Iterator[Projector]:
     engine = build_engine(settings)
-    spool = Spool(settings.spool_file(), durable=False)
     try:
         if settings.auto_migrate:
             upgrade(engine)
-        yield Projector(engine, spool, TenantDirectory(engine), load_rules(settings))
+        with spool_projector(engine, settings.spool_file(), load_rules(settings)) as projector:
+            yield projector
     finally:
-        spool.close()
         engine.dispose()
 
 

@@ -24,8 +24,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 import msgspec
@@ -215,7 +217,7 @@ class Projector:
         for request in requests:
             tenant = self._tenant(request.host_client)
             assert tenant is not None
-            received_at = datetime.fromtimestamp(request.received_us / 1_000_000, UTC)
+            received_at = request.received_at
             if request.refusal is not None:
                 reason = DropReason(request.refusal)
                 drops.append(
@@ -233,9 +235,7 @@ class Projector:
         return views, drops
 
     def _tenant(self, host_client: str, *, required: bool = True) -> TrackedTenant | None:
-        hit, tenant = self._tenants.cached(host_client)
-        if not hit:
-            tenant = self._tenants.load(host_client)
+        tenant = self._tenants.get(host_client)
         if tenant is None and required:
             raise UnknownTenant(f"no tenant {host_client!r} any more")
         return tenant
@@ -261,6 +261,19 @@ def _write(conn: Connection, expanded: tuple[list[PageView], list[Drop]]) -> Non
     # projector got to them.
     arrived = max((view.row["received_at"] for view in views), default=None)
     write_batch(conn, views, drops, arrived or utcnow())
+
+
+@contextmanager
+def spool_projector(
+    engine: Engine, spool_path: Path, rules: ChannelRules, tenants: TenantDirectory | None = None
+) -> Iterator[Projector]:
+    """A projector of the spool at `spool_path` on a connection of its own (the projector's
+    kind: its deletions need no sync), closed when the block ends."""
+    spool = Spool(spool_path, durable=False)
+    try:
+        yield Projector(engine, spool, tenants or TenantDirectory(engine), rules)
+    finally:
+        spool.close()
 
 
 def after_catching_up(projector: Projector, function: Callable[..., T], *args: Any) -> T:

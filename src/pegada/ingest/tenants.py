@@ -49,6 +49,11 @@ class TenantDirectory:
             return False, None
         return True, entry[1]
 
+    def get(self, host_client: str) -> TrackedTenant | None:
+        """Cached, else read from the database (blocking)."""
+        hit, tenant = self.cached(host_client)
+        return tenant if hit else self.load(host_client)
+
     def load(self, host_client: str) -> TrackedTenant | None:
         """Read from the database (blocking; call from a worker thread) and cache."""
         tenant = None

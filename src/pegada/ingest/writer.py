@@ -11,6 +11,9 @@ plus one fsync per batch, during which the loop waits (as it does when another w
 host, or the projector tidying the spool, holds the spool's lock for a moment); handing it
 to a worker thread was measured slower (bench/collector.py), because the thread must win the
 GIL back from a busy loop before it can start and the loop must be woken again when it ends.
+So was syncing alone in a thread while the loop appends the next batch unsynced: the sync
+took ~0.6 ms and getting its result back through the GIL ~0.6–0.9 ms more, against ~0.45 ms
+for the whole append on the loop.
 """
 
 from __future__ import annotations

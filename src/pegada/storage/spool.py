@@ -10,8 +10,9 @@ origin are spooled as a count only: no URL of a visitor who opted out is written
 
 The file is local to the host that received the hits (SQLite on any backend): appending
 never waits on a database server. A group commit is one row, its requests packed with
-msgpack: a row per request cost ~4 µs of the collector's CPU per request more
-(bench/profile_hitpath.py). Each request still has its own id: a counter, moved in the
+msgpack: a row per request cost ~4 µs more of the collector's CPU per request (a throwaway
+probe of 32-request commits: ~136 µs more per commit; bench/profile_hitpath.py prints what
+an append costs now). Each request still has its own id: a counter, moved in the
 appending transaction, numbers them consecutively in commit order (SQLite has one writer
 at a time) and never hands an id out twice, even after the projector deleted everything;
 a batch row is keyed by its last request's id. The projector's mark in the main database
@@ -27,6 +28,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
@@ -62,6 +64,10 @@ class SpooledRequest:
     refusal: str | None
     refused_hits: int
     body: bytes | None
+
+    @property
+    def received_at(self) -> datetime:
+        return datetime.fromtimestamp(self.received_us / 1_000_000, UTC)
 
 
 class Spool:

@@ -3,13 +3,18 @@ requests that could not be projected."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, Select, func, select, update
 
 from pegada.storage.dialect import for_update, insert_ignoring_conflicts
 from pegada.storage.spool import SpooledRequest
 from pegada.storage.tables import spool_marks, unprojected_requests
+
+
+def _mark(spool_id: str) -> Select[Any]:
+    return select(spool_marks.c.projected_through).where(spool_marks.c.spool_id == spool_id)
 
 
 def lock_mark(conn: Connection, spool_id: str, now: datetime) -> int:
@@ -19,13 +24,11 @@ def lock_mark(conn: Connection, spool_id: str, now: datetime) -> int:
         insert_ignoring_conflicts(conn, spool_marks, ["spool_id"]),
         {"spool_id": spool_id, "projected_through": 0, "updated_at": now},
     )
-    query = select(spool_marks.c.projected_through).where(spool_marks.c.spool_id == spool_id)
-    return int(conn.execute(for_update(conn, query)).scalar_one())
+    return int(conn.execute(for_update(conn, _mark(spool_id))).scalar_one())
 
 
 def mark_of(conn: Connection, spool_id: str) -> int:
-    query = select(spool_marks.c.projected_through).where(spool_marks.c.spool_id == spool_id)
-    return int(conn.execute(query).scalar() or 0)
+    return int(conn.execute(_mark(spool_id)).scalar() or 0)
 
 
 def advance(conn: Connection, spool_id: str, through: int, now: datetime) -> None:
@@ -50,7 +53,7 @@ def keep_unprojected(
             "tenant_id": tenant_id,
             "spool_id": spool_id,
             "spooled_id": request.id,
-            "received_at": datetime.fromtimestamp(request.received_us / 1e6, UTC),
+            "received_at": request.received_at,
             "host_client": request.host_client[:20],
             "user_agent": request.user_agent,
             "network": request.network,
