@@ -10,6 +10,7 @@ import json
 import sqlite3
 import subprocess
 import threading
+import time
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,11 @@ from starlette.testclient import TestClient
 
 from pegada.attribution.rules import default_rules
 from pegada.ids import new_tracking_id
+from pegada.ingest import projector as projector_module
 from pegada.ingest.projector import Projector
 from pegada.ingest.tenants import TenantDirectory
 from pegada.settings import Settings
-from pegada.storage.engine import read_transaction
+from pegada.storage.engine import build_engine, read_transaction
 from pegada.storage.spool import Spool
 from pegada.storage.tables import ingest_drops, page_views, unprojected_requests
 from tests.conftest import SEED_HOST_CLIENT, SeedTenant
@@ -270,3 +272,42 @@ def test_a_refused_request_is_spooled_as_a_count_only(
         counted = conn.execute(select(ingest_drops.c.reason, ingest_drops.c.count)).all()
     assert [tuple(row) for row in counted] == [("do_not_track", 1)]
     assert count(engine, page_views) == 0
+
+
+class _RecordedWaits(threading.Event):
+    """A stop event that is never set and notes each pause the projector asks for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pauses: list[float] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.pauses.append(timeout or 0.0)
+        return False
+
+
+def test_under_a_burst_the_projector_steps_aside_until_the_backlog_is_large(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the backlog grows the projector pauses after each batch (3x what the batch
+    spent not running), so the workers answering browsers get the machine; once the backlog
+    is large it runs flat out, so a load that never lets up cannot grow the spool forever."""
+    monkeypatch.setattr(projector_module, "STEP_ASIDE_UP_TO", 10)
+    engine = build_engine(Settings(database_url=f"sqlite:///{tmp_path / 'pegada.db'}"))
+    path = tmp_path / "spool.db"
+    writer = Spool(path)
+    worker = projector(engine, Spool(path, durable=False), batch=2)
+    stop = _RecordedWaits()
+    # A batch that took half a second of wall time and none of this thread's CPU.
+    slow_batch = (time.perf_counter() - 0.5, time.thread_time())
+
+    writer.append([record(body(q)) for q in range(1, 5)])
+    assert worker._step_aside(stop, slow_batch, None) == 4  # the first batch: no trend yet
+    writer.append([record(body(q)) for q in range(5, 7)])
+    assert worker._step_aside(stop, slow_batch, 4) == 6  # growing: steps aside
+    assert worker._step_aside(stop, slow_batch, 8) == 6  # shrinking: goes on
+    writer.append([record(body(q)) for q in range(7, 13)])
+    assert worker._step_aside(stop, slow_batch, 6) == 12  # growing, but at the bound
+    assert len(stop.pauses) == 1
+    assert 3 * 0.5 <= stop.pauses[0] < 3 * 0.5 + 1.0
+    engine.dispose()
