@@ -155,8 +155,8 @@ class Projector:
         """While requests arrive faster than they are projected (the backlog grew over the
         last batch), wait STEP_ASIDE times as long as the batch spent not running: waiting
         on a database server, which a shared host runs at normal priority beside the
-        collector, or for the CPU, which this idle-priority process waits for only while a
-        worker has it. On an idle machine that is next to nothing; under a burst the
+        collector, on the disk, or for the CPU, which this idle-priority process waits for
+        only while a worker has it. On an idle machine that is next to nothing; under a burst the
         collector gets the machine and the backlog waits, durably, in the spool. Once the
         burst is over (or the backlog reaches STEP_ASIDE_UP_TO) projection runs flat out.
         Measured (bench/collector.py --projection running, 4 interleaved pairs of rounds,
