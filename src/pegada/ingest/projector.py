@@ -70,9 +70,10 @@ MAX_PAUSE = 5.0
 #: (`_step_aside`) ...
 STEP_ASIDE = 3.0
 #: ... until the backlog reaches STEP_ASIDE_UP_TO requests: from there it runs flat out, so
-#: a load that never lets up cannot grow the backlog without bound. The bound is also what
-#: an API call made during a burst may have to project before it answers (`catch_up`):
-#: ~10 to 20 s of projection on the 2-core machine of bench/collector.py.
+#: stepping aside cannot grow the backlog without bound. It is also about the most an API
+#: call made during a burst has to project before it answers (`catch_up`), unless the load
+#: outruns projection even at full speed: ~10 to 20 s on the 2-core machine of
+#: bench/collector.py.
 STEP_ASIDE_UP_TO = 50_000
 
 T = TypeVar("T")
