@@ -72,8 +72,10 @@ STEP_ASIDE = 3.0
 #: ... until the backlog reaches STEP_ASIDE_UP_TO requests: from there it runs flat out, so
 #: stepping aside cannot grow the backlog without bound. It is also about the most an API
 #: call made during a burst has to project before it answers (`catch_up`), unless the load
-#: outruns projection even at full speed: ~10 to 20 s on the 2-core machine of
-#: bench/collector.py.
+#: outruns projection even at full speed. Measured with a throwaway probe (the load of
+#: bench/collector.py, `GET /api/v1/contacts` 3 s into it): backlog 12–17 k, the call
+#: answered in 4–8 s, as it did before the projector stepped aside on both databases; at
+#: the 2,400–4,000 requests/s a backlog drains at there, 50,000 would be ~12–20 s.
 STEP_ASIDE_UP_TO = 50_000
 
 T = TypeVar("T")
@@ -157,9 +159,10 @@ class Projector:
         last batch), wait STEP_ASIDE times as long as the batch spent not running: waiting
         on a database server, which a shared host runs at normal priority beside the
         collector, on the disk, or for the CPU, which this idle-priority process waits for
-        only while a worker has it. On an idle machine that is next to nothing; under a burst the
-        collector gets the machine and the backlog waits, durably, in the spool. Once the
-        burst is over (or the backlog reaches STEP_ASIDE_UP_TO) projection runs flat out.
+        only while a worker has it. On an idle machine that is next to nothing; under a
+        burst the collector gets the machine and the backlog waits, durably, in the spool.
+        Once the burst is over (or the backlog reaches STEP_ASIDE_UP_TO) projection runs
+        flat out.
         Measured (bench/collector.py --projection running, 4 interleaved pairs of rounds,
         each against its own bare run): with STEP_ASIDE 3 on both databases, median 74 %
         of bare on PostgreSQL and 68 % on SQLite, against 60 % and 65 % when it waited 1×
